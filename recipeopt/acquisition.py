@@ -1,0 +1,221 @@
+"""Build and optimize the batch acquisition with BoTorch.
+
+The acquisition is BoTorch's ``qLogNoisyExpectedImprovement`` on the weighted
+objective (a ``LinearMCObjective`` over the normalized metrics), with the
+campaign's pending runs as ``X_pending``. It is optimized by
+``botorch.optim.optimize_acqf`` over the unit cube, or a trust region inside it,
+with the campaign's linear constraints and fixed values.
+
+The trust region (as in TuRBO, Eriksson et al. 2019) is a box around the best
+run so far. Its side length is not stored anywhere: it is replayed from the
+campaign's own batches (success doubles it after a streak, failure halves it),
+so the same runs always give the same box.
+
+Example:
+    >>> acqf = build_acquisition(model, objective, X, X_pending, seed=0)  # doctest: +SKIP
+    >>> X_new = optimize(acqf, bounds, q=4, space=space, seed=0)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from botorch.acquisition.logei import qLogNoisyExpectedImprovement
+from botorch.acquisition.objective import LinearMCObjective
+from botorch.models.model import Model
+from botorch.optim import optimize_acqf
+from botorch.optim.initializers import initialize_q_batch
+from botorch.posteriors.ensemble import EnsemblePosterior
+from botorch.sampling.get_sampler import get_sampler
+from torch import Tensor
+
+from recipeopt.space import Space
+
+#: Monte Carlo samples of the posterior per acquisition evaluation.
+MC_SAMPLES = 256
+
+
+@dataclass(frozen=True)
+class TrustRegionConfig:
+    """TuRBO's schedule for the trust-region side length (on the unit cube)."""
+
+    length_init: float = 0.8
+    length_min: float = 0.5**7
+    length_max: float = 1.6
+    success_tolerance: int = 3
+    improvement: float = 1e-3
+
+
+def trust_region_length(
+    batch_bests: Sequence[float], incumbent: float, *, dim: int, q: int, config: TrustRegionConfig
+) -> float:
+    """Replay TuRBO's side-length schedule over the model-proposed batches so far.
+
+    Args:
+        batch_bests: Best objective of each model-proposed batch, in order
+            (``-inf`` for a batch with no complete run).
+        incumbent: Best objective before the first of those batches.
+        dim: Number of parameters.
+        q: Batch size.
+        config: The schedule.
+
+    Returns:
+        The side length for the next batch.
+    """
+    failure_tolerance = math.ceil(max(4.0 / q, dim / q))
+    length, successes, failures = config.length_init, 0, 0
+    for best in batch_bests:
+        if best > incumbent + config.improvement * max(1.0, abs(incumbent)):
+            successes, failures = successes + 1, 0
+        else:
+            successes, failures = 0, failures + 1
+        incumbent = max(incumbent, best)
+        if successes == config.success_tolerance:
+            length, successes = min(2.0 * length, config.length_max), 0
+        elif failures == failure_tolerance:
+            length, failures = length / 2.0, 0
+        if length < config.length_min:
+            length = config.length_init  # restart, as TuRBO does
+    return length
+
+
+def trust_region_bounds(center: np.ndarray, length: float) -> np.ndarray:
+    """Return the ``2 x d`` box of side ``length`` around ``center``, clipped to the cube."""
+    lower = np.clip(center - length / 2.0, 0.0, 1.0)
+    upper = np.clip(center + length / 2.0, 0.0, 1.0)
+    return np.stack([lower, upper])
+
+
+def build_acquisition(
+    model: Model,
+    objective: LinearMCObjective,
+    X_baseline: Tensor,
+    X_pending: Tensor | None,
+    *,
+    seed: int,
+) -> qLogNoisyExpectedImprovement:
+    """Return qLogNEI on the weighted objective, aware of pending runs.
+
+    Args:
+        model: A fitted BoTorch model over normalized metrics.
+        objective: The weighted objective.
+        X_baseline: ``n x d`` complete runs.
+        X_pending: ``p x d`` pending runs, or None.
+        seed: Seed of the MC sampler.
+    """
+    with torch.no_grad():
+        posterior = model.posterior(X_baseline[:1])
+    sampler = get_sampler(posterior, sample_shape=torch.Size([MC_SAMPLES]), seed=seed)
+    return qLogNoisyExpectedImprovement(
+        model=model,
+        X_baseline=X_baseline,
+        sampler=sampler,
+        objective=objective,
+        X_pending=X_pending if X_pending is not None and len(X_pending) else None,
+        prune_baseline=True,
+        cache_root=False,
+    )
+
+
+def optimize(
+    acq_function: qLogNoisyExpectedImprovement,
+    bounds: np.ndarray,
+    *,
+    q: int,
+    space: Space,
+    seed: int,
+    fixed: Mapping[int, float] | None = None,
+    num_restarts: int = 8,
+    raw_samples: int = 512,
+) -> Tensor:
+    """Optimize the acquisition jointly over ``q`` points with ``optimize_acqf``.
+
+    Args:
+        acq_function: The acquisition.
+        bounds: ``2 x d`` box on the unit cube (the whole cube or a trust region).
+        q: Batch size.
+        space: Supplies the linear constraints.
+        seed: Seeds raw samples and restarts.
+        fixed: Unit-cube values of pinned parameters, by index.
+        num_restarts: Restarts of L-BFGS-B.
+        raw_samples: Sobol samples used to pick the restarts.
+
+    Returns:
+        ``q x d`` candidates on the unit cube (not yet snapped to steps).
+    """
+    bounds_t = torch.as_tensor(bounds, dtype=torch.float64)
+    inequality, equality = [], []
+    for c in space.cube_constraints():
+        item = (
+            torch.as_tensor(c.indices, dtype=torch.long),
+            torch.as_tensor(c.coefficients, dtype=torch.float64),
+            float(c.rhs),
+        )
+        (equality if c.equality else inequality).append(item)
+    initial = _initial_conditions(acq_function, space, bounds, q=q, n=num_restarts, raw_samples=raw_samples, seed=seed)
+    candidates, _ = optimize_acqf(
+        acq_function,
+        bounds=bounds_t,
+        q=q,
+        num_restarts=num_restarts,
+        raw_samples=raw_samples,
+        inequality_constraints=inequality or None,
+        equality_constraints=equality or None,
+        fixed_features=dict(fixed) if fixed else None,
+        batch_initial_conditions=initial,
+        options={"seed": seed, "maxiter": 200, "batch_limit": 4},
+    )
+    return candidates.detach()
+
+
+def _initial_conditions(
+    acq_function: qLogNoisyExpectedImprovement,
+    space: Space,
+    bounds: np.ndarray,
+    *,
+    q: int,
+    n: int,
+    raw_samples: int,
+    seed: int,
+) -> Tensor | None:
+    """Pick ``n`` starting q-batches from feasible Sobol points, by BoTorch's ``initialize_q_batch``.
+
+    With only inequality constraints, rejection sampling from a Sobol sequence
+    is far cheaper than the hit-and-run sampler BoTorch falls back to. Returns
+    None (let BoTorch choose) when too few Sobol points are feasible, as with
+    equality constraints.
+    """
+    from recipeopt.design import feasible_cube_points
+
+    pool = feasible_cube_points(space, raw_samples * q, seed=seed, bounds=bounds)
+    if pool is None:
+        return None
+    X_raw = torch.as_tensor(pool).reshape(raw_samples, q, space.dim)
+    with torch.no_grad():
+        values = torch.cat([acq_function(chunk) for chunk in X_raw.split(128)])
+    return initialize_q_batch(X_raw, values, n=n)[0]
+
+
+def predict(model: Model, X: Tensor, weights: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Return the posterior mean and std of each metric and of the weighted objective.
+
+    Args:
+        model: A fitted model over normalized metrics.
+        X: ``n x d`` points.
+        weights: ``m`` objective weights.
+
+    Returns:
+        ``(mean n x m, std n x m, objective mean n, objective std n)``.
+    """
+    with torch.no_grad():
+        posterior = model.posterior(X)
+        mean, std = posterior.mean, posterior.variance.clamp_min(0).sqrt()
+        if isinstance(posterior, EnsemblePosterior):
+            scores = posterior.values @ weights  # s x n
+            return mean, std, scores.mean(dim=0), scores.std(dim=0)
+        # Independent outputs (a batched multi-output GP): variances add.
+        return mean, std, mean @ weights, (std**2 @ weights**2).sqrt()

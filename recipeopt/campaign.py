@@ -1,0 +1,431 @@
+"""The campaign façade: ``Campaign.load(path)``, then ``suggest``, ``record``, ``status``, ``export``.
+
+A campaign is a validated spec plus its run store. The façade speaks the
+engineer's vocabulary (runs, recipes in process units, DataFrames) and hands
+the modelling layer tensors on the unit cube.
+
+Example:
+    >>> campaign = Campaign.load("campaigns/etch42.yaml")  # doctest: +SKIP
+    >>> batch = campaign.suggest()  # stores 4 pending runs  # doctest: +SKIP
+    >>> campaign.record("results.csv")  # doctest: +SKIP
+    >>> campaign.status().best  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from recipeopt.exceptions import NoMeasurementsError, NotEnoughPointsLeftError, SpecError
+from recipeopt.objective import Objective
+from recipeopt.results import ParsedResults, parse_results, read_results
+from recipeopt.space import Space, same_recipe
+from recipeopt.spec import CampaignSpec, load_spec
+from recipeopt.store import NewRun, RecordSummary, Store, export_columns
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from botorch.models.model import Model
+    from torch import Tensor
+
+#: Methods that fit a model to propose a batch (the rest are designs).
+MODEL_METHODS = ("ensemble", "gp")
+#: Methods ``suggest`` accepts.
+METHODS = ("auto", "sobol", "random", *MODEL_METHODS)
+
+
+@dataclass
+class Status:
+    """A campaign at a glance.
+
+    Attributes:
+        counts: Number of runs per status.
+        best: The best complete run by the weighted objective (a row of
+            :meth:`Campaign.runs` plus ``objective``), or None.
+        fit: Cross-validated RMSE per metric (columns ``metric, rmse, unit, n, folds``),
+            or None with fewer than 4 complete runs.
+        last_method: Method of the most recent batch.
+        last_model: Model identity of the most recent batch.
+    """
+
+    counts: dict[str, int]
+    best: pd.Series | None
+    fit: pd.DataFrame | None
+    last_method: str | None = None
+    last_model: str | None = None
+    objective_trace: list[float] = field(default_factory=list)
+
+
+def _resolve_storage(spec: CampaignSpec, path: Path | None) -> str:
+    base = path.parent if path is not None else Path.cwd()
+    url = spec.storage
+    if url is None:
+        return f"sqlite:///{(base / f'{spec.name}.db').resolve()}"
+    if "://" not in url:  # a plain file path means an SQLite file
+        file = Path(url)
+        return f"sqlite:///{(file if file.is_absolute() else base / file).resolve()}"
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:////") and ":memory:" not in url:
+        return f"sqlite:///{(base / url.removeprefix('sqlite:///')).resolve()}"
+    return url
+
+
+class Campaign:
+    """A recipe campaign: spec, space, objective and run store.
+
+    Args:
+        spec: The validated spec.
+        path: The YAML file it came from (anchors relative paths), if any.
+        storage: Override of the spec's storage URL.
+    """
+
+    def __init__(self, spec: CampaignSpec, path: Path | None = None, *, storage: str | None = None) -> None:
+        self.spec = spec
+        self.path = path
+        self.space = Space.from_spec(spec)
+        self.objective = Objective.from_spec(spec)
+        self.store = Store(storage or _resolve_storage(spec, path))
+
+    @classmethod
+    def load(cls, path: str | Path, *, storage: str | None = None) -> Campaign:
+        """Load a campaign YAML and open its store (created on first use).
+
+        Raises:
+            SpecError: If the YAML is invalid.
+            StorageError: If the store cannot be opened.
+        """
+        path = Path(path)
+        return cls(load_spec(path), path, storage=storage)
+
+    @property
+    def name(self) -> str:
+        """The campaign's name (the key of its runs in the store)."""
+        return self.spec.name
+
+    # -- reading ---------------------------------------------------------
+
+    def runs(self) -> pd.DataFrame:
+        """Return every run as a table (see :func:`recipeopt.store.export_columns`)."""
+        return self.store.frame(self.name, self.space.names, self.objective.names)
+
+    def export(self) -> str:
+        """Return every run as CSV text, oldest first."""
+        return self.runs().to_csv(index=False, float_format="%.10g")
+
+    def _complete(self, runs: pd.DataFrame) -> pd.DataFrame:
+        return runs[runs["status"] == "complete"]
+
+    def scores(self, runs: pd.DataFrame) -> np.ndarray:
+        """Return the weighted objective of each row's metrics (NaN where metrics are missing)."""
+        return self.objective.score_values(runs[self.objective.names].to_numpy(dtype=float))
+
+    # -- suggest ---------------------------------------------------------
+
+    def suggest(
+        self,
+        batch: int | None = None,
+        *,
+        seed: int | None = None,
+        fixed: Mapping[str, float] | None = None,
+        method: str = "auto",
+        note: str = "",
+    ) -> pd.DataFrame:
+        """Propose the next batch and store it as pending runs.
+
+        Until ``initial_design`` runs are complete this is a scrambled-Sobol
+        design; after that, the spec's model (deep ensemble by default) with
+        qLogNEI on the weighted objective, pending runs as ``X_pending``.
+
+        Side effects:
+            Stores the batch as pending runs in one transaction.
+
+        Args:
+            batch: Batch size (default: the spec's ``batch_size``).
+            seed: Seed (default: the spec's ``seed``); same seed and same runs
+                give the same batch.
+            fixed: Extra parameters to pin for this batch, in process units.
+            method: ``auto`` (design, then the spec's model), ``sobol``,
+                ``random``, ``ensemble`` or ``gp``.
+            note: Stored with every run of the batch.
+
+        Returns:
+            One row per new run: ``run_id, batch_id``, the parameters, and the
+            predicted metrics and objective with standard deviations.
+
+        Raises:
+            SpecError: If ``fixed`` names an unknown parameter or a bad value.
+            NotEnoughPointsLeftError: If the space has no new feasible recipes.
+        """
+        q = self.spec.batch_size if batch is None else batch
+        if q < 1:
+            raise SpecError(f"--batch must be at least 1, got {q}")
+        if method not in METHODS:
+            raise SpecError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+        seed = self.spec.seed if seed is None else seed
+        space = self.space.with_fixed(fixed) if fixed else self.space
+        runs = self.runs()
+        complete = self._complete(runs)
+        if method == "auto":
+            method = "sobol" if len(complete) < self.spec.initial_design else self.spec.model.method
+        used = space.to_cube(space.values(runs)) if len(runs) else np.zeros((0, space.dim))
+        if method in MODEL_METHODS and len(complete) < 2:
+            raise NoMeasurementsError(
+                f"method {method!r} needs at least 2 complete runs, the campaign has {len(complete)}; "
+                "record results of the initial design first"
+            )
+        with _seeded(seed):
+            if method == "sobol":
+                from recipeopt.design import initial_design
+
+                values = initial_design(space, q, seed=seed, exclude=used)
+                new = [NewRun(params=self._row(v), method="sobol", seed=seed, note=note) for v in values]
+            elif method == "random":
+                from recipeopt.design import initial_design
+
+                values = initial_design(space, q, seed=seed * 100003 + len(runs), exclude=used)
+                new = [NewRun(params=self._row(v), method="random", seed=seed, note=note) for v in values]
+            else:
+                new = self._model_batch(space, runs, q, method=method, seed=seed, used=used, note=note)
+        ids = self.store.add_batch(self.name, new)
+        table = self.runs().set_index("run_id").loc[ids].reset_index()
+        columns = ["run_id", "batch_id", *space.names]
+        columns += [c for c in table.columns if c.startswith("pred_")]
+        return table[columns]
+
+    def _row(self, values: np.ndarray) -> dict[str, float]:
+        return {n: float(v) for n, v in zip(self.space.names, values, strict=True)}
+
+    def training_data(self, runs: pd.DataFrame) -> tuple[Tensor, Tensor]:
+        """Return ``(X, Y)`` of the complete runs: unit-cube inputs, normalized metrics."""
+        import torch
+
+        complete = self._complete(runs)
+        X = self.space.to_cube(self.space.values(complete))
+        Y = self.objective.normalize(complete[self.objective.names].to_numpy(dtype=float))
+        return torch.as_tensor(X, dtype=torch.float64), torch.as_tensor(Y, dtype=torch.float64)
+
+    def fit_model(self, method: str, X: Tensor, Y: Tensor, *, seed: int) -> tuple[Model, str]:
+        """Fit the model of ``method`` on ``(X, Y)``; return it and its identity string."""
+        if method == "gp":
+            from recipeopt.models.gp import fit_gp
+
+            return fit_gp(X, Y), "SingleTaskGP"
+        from recipeopt.models.ensemble import fit_ensemble
+
+        config = self.ensemble_config()
+        fit = fit_ensemble(X, Y, config, seed=seed)
+        identity = f"deep-ensemble(s={config.members},h={config.hidden}x{config.layers})"
+        return fit.model, identity
+
+    def ensemble_config(self) -> Any:
+        """Return the :class:`~recipeopt.models.ensemble.EnsembleConfig` of the spec."""
+        from recipeopt.models.ensemble import EnsembleConfig
+
+        m = self.spec.model
+        return EnsembleConfig(members=m.members, hidden=m.hidden, layers=m.layers, epochs=m.epochs)
+
+    def _model_batch(
+        self, space: Space, runs: pd.DataFrame, q: int, *, method: str, seed: int, used: np.ndarray, note: str
+    ) -> list[NewRun]:
+        import torch
+
+        from recipeopt.acquisition import build_acquisition, optimize, predict
+
+        X, Y = self.training_data(runs)
+        pending = runs[runs["status"] == "pending"]
+        X_pending = torch.as_tensor(space.to_cube(space.values(pending)) if len(pending) else np.zeros((0, space.dim)))
+        model, identity = self.fit_model(method, X, Y, seed=seed)
+        acqf = build_acquisition(model, self.objective.mc_objective(), X, X_pending, seed=seed)
+        bounds = self._search_bounds(space, runs, q) if method == "ensemble" and self.spec.model.trust_region else None
+        if bounds is None:
+            bounds = np.stack([np.zeros(space.dim), np.ones(space.dim)])
+        fixed_cube = {space.index[n]: float(space.to_cube(self._fixed_row(space))[0, space.index[n]]) for n in space.fixed}
+        for j, u in fixed_cube.items():
+            bounds[:, j] = u
+        candidates = optimize(acqf, bounds, q=q, space=space, seed=seed, fixed=fixed_cube)
+        values = space.snap_feasible(space.from_cube(candidates.numpy(), snap=False))
+        values = self._replace_unusable(space, values, used, acqf, bounds, seed)
+        cube = torch.as_tensor(space.to_cube(values))
+        weights = torch.as_tensor(self.objective.weights)
+        mean, std, obj_mean, obj_std = predict(model, cube, weights)
+        mean_u = self.objective.denormalize(mean.numpy())
+        std_u = self.objective.denormalize_std(std.numpy())
+        new = []
+        for i, row in enumerate(values):
+            predicted = {m: [float(mean_u[i, j]), float(std_u[i, j])] for j, m in enumerate(self.objective.names)}
+            predicted["objective"] = [float(obj_mean[i]), float(obj_std[i])]
+            new.append(NewRun(params=self._row(row), method=method, predicted=predicted, model=identity, seed=seed, note=note))
+        return new
+
+    def _fixed_row(self, space: Space) -> np.ndarray:
+        row = (space.lower + space.upper) / 2.0
+        for name, value in space.fixed.items():
+            row[space.index[name]] = value
+        return row
+
+    def _search_bounds(self, space: Space, runs: pd.DataFrame, q: int) -> np.ndarray | None:
+        """Return the trust region around the best complete run, or None if it is unusable."""
+        from recipeopt.acquisition import TrustRegionConfig, trust_region_bounds, trust_region_length
+
+        complete = self._complete(runs)
+        scores = self.scores(complete)
+        best = int(np.nanargmax(scores))
+        center_values = space.values(complete.iloc[[best]])
+        if not space.feasible(center_values).all():
+            return None
+        model_batches = runs[runs["method"].isin(MODEL_METHODS)]["batch_id"].unique().tolist()
+        first = runs.index[runs["batch_id"] == model_batches[0]][0] if model_batches else len(runs)
+        before = self.scores(self._complete(runs.loc[: first - 1])) if first else np.array([])
+        incumbent = float(np.nanmax(before)) if np.isfinite(before).any() else -np.inf
+        bests = []
+        for batch_id in model_batches:
+            batch_scores = self.scores(self._complete(runs[runs["batch_id"] == batch_id]))
+            bests.append(float(np.nanmax(batch_scores)) if np.isfinite(batch_scores).any() else -np.inf)
+        length = trust_region_length(bests, incumbent, dim=space.dim, q=q, config=TrustRegionConfig())
+        return trust_region_bounds(space.to_cube(center_values)[0], length)
+
+    def _replace_unusable(
+        self, space: Space, values: np.ndarray, used: np.ndarray, acqf: Any, bounds: np.ndarray, seed: int
+    ) -> np.ndarray:
+        """Replace rows that repeat a recipe or break a constraint after rounding.
+
+        Each such row is replaced by the best new feasible recipe, by the
+        acquisition, among Sobol candidates in the search box, given the rows
+        already kept as pending.
+        """
+        import torch
+
+        from recipeopt.design import new_feasible_points
+
+        kept: list[np.ndarray] = []
+        taken = used.reshape(-1, space.dim)
+        feasible = space.feasible(values)
+        for i, row in enumerate(values):
+            cube = space.to_cube(row)
+            if feasible[i] and not same_recipe(cube, taken).any():
+                kept.append(row)
+                taken = np.concatenate([taken, cube])
+        missing = len(values) - len(kept)
+        if missing == 0:
+            return values
+        pool = new_feasible_points(space, 256, seed=seed + 1, exclude=taken, bounds=bounds)
+        if len(pool) < missing:
+            pool = new_feasible_points(space, 256, seed=seed + 1, exclude=taken)
+        if len(pool) < missing:
+            raise NotEnoughPointsLeftError(
+                f"only {len(kept) + len(pool)} new recipes are left in the space, "
+                f"{len(values)} were asked for; ask for fewer or relax the space"
+            )
+        base_pending = acqf.X_pending
+        for _ in range(missing):
+            extra = torch.as_tensor(space.to_cube(np.array(kept))) if kept else None
+            pending = [t for t in (base_pending, extra) if t is not None]
+            acqf.set_X_pending(torch.cat(pending) if pending else None)
+            with torch.no_grad():
+                scores = acqf(torch.as_tensor(space.to_cube(pool)).unsqueeze(1))
+            best = int(torch.argmax(scores))
+            kept.append(pool[best])
+            pool = np.delete(pool, best, axis=0)
+        acqf.set_X_pending(base_pending)
+        return np.array(kept)
+
+    # -- record ----------------------------------------------------------
+
+    def record(self, results: str | Path | pd.DataFrame, *, replace: bool = False) -> tuple[RecordSummary, ParsedResults]:
+        """Validate a results file (or table) and store it, all or nothing.
+
+        Side effects:
+            Updates the runs named in the file and adds off-plan runs, in one
+            transaction; nothing is written if any row is bad.
+
+        Args:
+            results: A CSV path, or a table with text or numeric cells.
+            replace: Allow overwriting runs that already have results.
+
+        Raises:
+            ResultsFileError: Naming the file, line and column of the first bad cell.
+        """
+        if isinstance(results, pd.DataFrame):
+            source, frame = "<results>", results.astype(str).replace({"nan": "", "None": ""})
+        else:
+            source, frame = str(results), read_results(str(results))
+        parsed = parse_results(
+            frame, source=source, space=self.space, metrics=self.objective.names, runs=self.runs(), replace=replace
+        )
+        summary = self.store.record(self.name, parsed.updates, parsed.new_runs)
+        return summary, parsed
+
+    # -- status ----------------------------------------------------------
+
+    def status(self, *, fit: bool = True, seed: int | None = None) -> Status:
+        """Summarize the campaign.
+
+        Args:
+            fit: Also cross-validate the model on the complete runs (needs >= 4).
+            seed: Seed of the cross-validation (default: the spec's).
+        """
+        runs = self.runs()
+        counts = {s: int((runs["status"] == s).sum()) for s in ("pending", "complete", "failed", "abandoned")}
+        complete = self._complete(runs)
+        best = None
+        if len(complete):
+            scores = self.scores(complete)
+            row = complete.iloc[int(np.nanargmax(scores))].copy()
+            row["objective"] = float(np.nanmax(scores))
+            best = row
+        fit_table = None
+        if fit and len(complete) >= 4:
+            fit_table = self.cross_validate(runs, seed=self.spec.seed if seed is None else seed)
+        last = runs.iloc[-1] if len(runs) else None
+        return Status(
+            counts=counts,
+            best=best,
+            fit=fit_table,
+            last_method=None if last is None else last["method"],
+            last_model=None if last is None else last["model"],
+        )
+
+    def cross_validate(self, runs: pd.DataFrame, *, seed: int) -> pd.DataFrame:
+        """Return the k-fold cross-validated RMSE of the deep ensemble per metric, in metric units."""
+        from recipeopt.models.ensemble import fit_ensemble
+
+        X, Y = self.training_data(runs)
+        with _seeded(seed):
+            result = fit_ensemble(X, Y, self.ensemble_config(), seed=seed)
+        assert result.cv_mean is not None
+        err = self.objective.denormalize(result.cv_mean.numpy()) - self.objective.denormalize(Y.numpy())
+        rmse = np.sqrt(np.mean(err**2, axis=0))
+        folds = min(self.ensemble_config().folds, len(X))
+        return pd.DataFrame(
+            {
+                "metric": self.objective.names,
+                "rmse": rmse,
+                "unit": [m.unit for m in self.objective.metrics],
+                "n": len(X),
+                "folds": folds,
+            }
+        )
+
+    def close(self) -> None:
+        """Release the store's connections."""
+        self.store.close()
+
+    def columns(self) -> list[str]:
+        """Return the export column order."""
+        return export_columns(self.space.names, self.objective.names)
+
+
+@contextmanager
+def _seeded(seed: int) -> Iterator[None]:
+    """Seed torch's global generator inside the block and restore it afterwards."""
+    import torch
+
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        yield

@@ -1,0 +1,266 @@
+"""The ``recipeopt`` command line: parse, call the :class:`~recipeopt.campaign.Campaign` API, render.
+
+Every error a user can cause is printed as one line starting with ``Error:``
+and exits with code 1, without a traceback. Heavy libraries (torch, BoTorch,
+pandas) are imported inside the commands, so ``recipeopt --help`` is instant.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from contextlib import nullcontext
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from recipeopt.campaign import Campaign
+
+FORMATS = ("table", "csv", "json")
+
+
+class _Group(click.Group):
+    """A group whose errors are one line and exit code 1."""
+
+    def main(self, args: Any = None, prog_name: Any = None, **extra: Any) -> Any:  # type: ignore[override]
+        from recipeopt.exceptions import RecipeoptError
+
+        extra.pop("standalone_mode", None)
+        try:
+            return super().main(args, prog_name, standalone_mode=False, **extra)
+        except RecipeoptError as err:
+            _fail(str(err))
+        except click.exceptions.NoArgsIsHelpError as err:
+            click.echo(err.ctx.get_help() if err.ctx else str(err))
+            sys.exit(0)
+        except click.UsageError as err:
+            hint = f" (see '{err.ctx.command_path} --help')" if err.ctx else ""
+            _fail(f"{err.format_message()}{hint}")
+        except click.ClickException as err:
+            _fail(err.format_message())
+        except click.exceptions.Abort:
+            _fail("aborted")
+        except KeyboardInterrupt:
+            click.echo("Interrupted; nothing was written by the interrupted step.", err=True)
+            sys.exit(130)
+        return None
+
+
+def _fail(message: str) -> None:
+    click.echo(f"Error: {' '.join(message.split())}", err=True)
+    sys.exit(1)
+
+
+def _status(message: str) -> Any:
+    """A spinner on stderr while a step runs."""
+    from rich.console import Console
+
+    return Console(stderr=True).status(message)
+
+
+def _load(path: str) -> Campaign:
+    from recipeopt.campaign import Campaign
+
+    return Campaign.load(path)
+
+
+@click.group(cls=_Group)
+@click.version_option(package_name="recipeopt")
+def cli() -> None:
+    """Plan process-recipe experiments with Bayesian optimization.
+
+    A campaign is a YAML file of parameters, objective and constraints.
+    `recipeopt suggest` proposes the next batch of runs; `recipeopt record`
+    stores the measured results; repeat until the recipe meets spec.
+    """
+
+
+@cli.command()
+@click.argument("campaign", type=click.Path(dir_okay=False))
+@click.option("--batch", "-n", type=int, default=None, help="Runs in the batch (default: the campaign's batch_size).")
+@click.option("--seed", type=int, default=None, help="Seed (default: the campaign's seed).")
+@click.option(
+    "--fix",
+    "fixes",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="Pin a parameter for this batch, in its unit. Repeatable.",
+)
+@click.option(
+    "--method",
+    type=click.Choice(["auto", "sobol", "random", "ensemble", "gp"]),
+    default="auto",
+    show_default=True,
+    help="auto: Sobol until the initial design is done, then the campaign's model.",
+)
+@click.option("--note", default="", help="Note stored with every run of the batch.")
+@click.option("--format", "-f", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
+@click.option("--out", "-o", type=click.Path(dir_okay=False), default=None, help="Also write the batch to FILE (.csv or .json).")
+def suggest(
+    campaign: str, batch: int | None, seed: int | None, fixes: tuple[str, ...], method: str, note: str, fmt: str, out: str | None
+) -> None:
+    """Propose the next batch of runs and store them as pending.
+
+    The batch avoids every recipe already in the campaign, including pending
+    ones. Fill in the metric columns of the CSV (--out) and pass it to
+    `recipeopt record`.
+    """
+    fixed = _parse_fixes(fixes)
+    c = _load(campaign)
+    with _status(f"Planning {c.spec.batch_size if batch is None else batch} runs for {c.name}…"):
+        table = c.suggest(batch, seed=seed, fixed=fixed, method=method, note=note)
+    if out:
+        _write(table, out, "json" if out.endswith(".json") else "csv")
+    _render(table, fmt, title=f"{c.name}: batch {table['batch_id'].iloc[0]}", units=_units(c))
+    if out:
+        click.echo(f"Wrote {len(table)} runs to {out}.", err=True)
+
+
+def _parse_fixes(fixes: tuple[str, ...]) -> dict[str, float]:
+    fixed = {}
+    for item in fixes:
+        name, sep, value = item.partition("=")
+        try:
+            if not sep:
+                raise ValueError
+            fixed[name.strip()] = float(value)
+        except ValueError:
+            raise click.BadParameter(f"{item!r} must look like NAME=VALUE, e.g. pressure=20", param_hint="--fix") from None
+    return fixed
+
+
+@cli.command()
+@click.argument("campaign", type=click.Path(dir_okay=False))
+@click.argument("results", type=click.Path(dir_okay=False))
+@click.option("--replace", is_flag=True, help="Overwrite results of runs that are already recorded.")
+def record(campaign: str, results: str, replace: bool) -> None:
+    """Validate RESULTS (CSV) and store it: all rows, or none.
+
+    Columns: run_id, the metrics, and optionally status (complete, failed,
+    abandoned) and note. A row without run_id but with every parameter records
+    an off-plan run.
+    """
+    c = _load(campaign)
+    summary, parsed = c.record(results, replace=replace)
+    parts = [f"Recorded {len(summary.updated)} runs"]
+    if summary.added:
+        parts.append(f"added {len(summary.added)} off-plan runs ({', '.join(summary.added)})")
+    if parsed.skipped:
+        parts.append(f"left {len(parsed.skipped)} without results pending ({', '.join(parsed.skipped)})")
+    click.echo("; ".join(parts) + ".")
+
+
+@cli.command()
+@click.argument("campaign", type=click.Path(dir_okay=False))
+@click.option("--no-fit", is_flag=True, help="Skip the cross-validated model fit.")
+@click.option("--format", "-f", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
+def status(campaign: str, no_fit: bool, fmt: str) -> None:
+    """Show run counts, the best run, and how well the model fits the runs."""
+    c = _load(campaign)
+    with _status("Cross-validating the model…") if not no_fit else nullcontext():
+        st = c.status(fit=not no_fit)
+    if fmt == "json":
+        payload = {
+            "campaign": c.name,
+            "counts": st.counts,
+            "best": None if st.best is None else json.loads(st.best.to_json()),
+            "fit": None if st.fit is None else st.fit.to_dict("records"),
+            "last_method": st.last_method,
+            "last_model": st.last_model,
+        }
+        click.echo(json.dumps(payload, indent=2))
+        return
+    counts = ", ".join(f"{v} {k}" for k, v in st.counts.items())
+    click.echo(f"{c.name}: {counts}.")
+    if st.last_method:
+        click.echo(f"Last batch proposed by: {st.last_method}" + (f" ({st.last_model})" if st.last_model else ""))
+    if st.best is None:
+        click.echo("No complete runs yet: run `recipeopt suggest`, then `recipeopt record`.")
+    else:
+        import pandas as pd
+
+        best = pd.DataFrame([st.best[["run_id", *c.space.names, *c.objective.names, "objective"]]])
+        _render(best, fmt if fmt != "json" else "table", title="Best complete run", units=_units(c))
+    if st.fit is not None:
+        _render(st.fit, fmt, title=f"Model fit: {int(st.fit['folds'].iloc[0])}-fold cross-validated RMSE", units={})
+    elif not no_fit:
+        click.echo("Model fit: needs at least 4 complete runs.")
+
+
+@cli.command()
+@click.argument("campaign", type=click.Path(dir_okay=False))
+@click.option("--out", "-o", type=click.Path(dir_okay=False), default=None, help="Write to FILE instead of stdout.")
+def export(campaign: str, out: str | None) -> None:
+    """Write every run of the campaign as CSV."""
+    text = _load(campaign).export()
+    if out:
+        Path(out).write_text(text)
+        click.echo(f"Wrote {out}.", err=True)
+    else:
+        click.echo(text, nl=False)
+
+
+def _units(c: Campaign) -> dict[str, str]:
+    units = {p.name: p.unit for p in c.spec.parameters}
+    units.update({m.name: m.unit for m in c.spec.objective.metrics})
+    return units
+
+
+def _write(table: pd.DataFrame, path: str, fmt: str) -> None:
+    try:
+        if fmt == "json":
+            Path(path).write_text(table.to_json(orient="records", indent=2))
+        else:
+            table.to_csv(path, index=False, float_format="%.10g")
+    except OSError as err:
+        raise click.ClickException(f"cannot write {path}: {err.strerror}") from None
+
+
+def _render(table: pd.DataFrame, fmt: str, *, title: str, units: dict[str, str]) -> None:
+    """Print ``table`` as CSV, JSON, or a rich table with one column per run."""
+    if fmt == "csv":
+        click.echo(table.to_csv(index=False, float_format="%.10g"), nl=False)
+        return
+    if fmt == "json":
+        click.echo(table.to_json(orient="records", indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    rich_table = Table(title=title)
+    if "run_id" not in table.columns:  # a plain table: one row per record
+        for col in table.columns:
+            rich_table.add_column(col, justify="right")
+        for row in table.itertuples(index=False):
+            rich_table.add_row(*[_cell(v) for v in row])
+    else:  # runs: one column per run, one row per field, which fits 15+ parameters
+        rich_table.add_column("")
+        rich_table.add_column("unit")
+        for run_id in table["run_id"]:
+            rich_table.add_column(str(run_id), justify="right")
+        for col in table.columns:
+            if col == "run_id" or (col.startswith("pred_") and col.endswith("_std")):
+                continue
+            std = table.get(f"{col}_std") if col.startswith("pred_") else None
+            cells = [
+                _cell(v) if std is None or s != s else f"{_cell(v)} ± {s:.2g}"
+                for v, s in zip(table[col], std if std is not None else table[col], strict=True)
+            ]
+            label = col.replace("pred_", "predicted ") if col.startswith("pred_") else col
+            rich_table.add_row(label, units.get(col.removeprefix("pred_"), ""), *cells)
+    Console().print(rich_table)
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return "" if value != value else f"{value:.4g}"
+    return "" if value is None else str(value)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli()

@@ -1,0 +1,1 @@
+"""Surrogate models: the deep ensemble (a BoTorch ``EnsembleModel``) and its members."""

@@ -1,0 +1,182 @@
+"""Validate a results file for ``recipeopt record``, all or nothing.
+
+A results file is a CSV with a ``run_id`` column, the metric columns, and
+optionally ``status`` (``complete``, ``failed``, ``abandoned``) and ``note``.
+A row without a run id but with every parameter column is an off-plan run.
+Parameter columns on a planned run record what was actually run. The columns
+that ``suggest`` and ``export`` write (predictions, batch, timestamps) may stay
+in the file and are ignored, so an engineer can fill in the suggestion CSV
+and record it as it is.
+
+Rules:
+    * A row whose status and metrics are all blank is still pending: skipped.
+    * A complete row needs every metric; a failed or abandoned one may leave
+      them blank.
+    * Any bad cell rejects the whole file with one message naming the file,
+      the line, the run and the column.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from recipeopt.exceptions import ResultsFileError
+from recipeopt.space import Space
+from recipeopt.store import NewRun, RunUpdate, export_columns
+
+RECORD_STATUSES = ("complete", "failed", "abandoned")
+
+
+@dataclass
+class ParsedResults:
+    """What a results file asks ``record`` to store."""
+
+    updates: list[RunUpdate] = field(default_factory=list)
+    new_runs: list[NewRun] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+
+def read_results(path: str) -> pd.DataFrame:
+    """Read a results CSV as text cells (parsing is done per cell, to report bad ones).
+
+    Raises:
+        ResultsFileError: If the file is missing, empty or not CSV.
+    """
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
+    except FileNotFoundError:
+        raise ResultsFileError(f"{path}: no such results file; check the path") from None
+    except pd.errors.EmptyDataError:
+        raise ResultsFileError(f"{path}: the file is empty; add a header and one row per run") from None
+    except (pd.errors.ParserError, UnicodeDecodeError, OSError) as err:
+        first = str(err).strip().splitlines()[0]
+        raise ResultsFileError(f"{path}: not a readable CSV file ({first})") from None
+    frame.columns = [str(c).strip() for c in frame.columns]
+    return frame
+
+
+def parse_results(
+    frame: pd.DataFrame,
+    *,
+    source: str,
+    space: Space,
+    metrics: Sequence[str],
+    runs: pd.DataFrame,
+    replace: bool = False,
+) -> ParsedResults:
+    """Check every row of a results table and turn it into store updates.
+
+    Args:
+        frame: The table, every cell as text.
+        source: File name used in messages.
+        space: The campaign's parameter space (bounds of off-plan runs).
+        metrics: Metric names.
+        runs: The campaign's runs (as from ``Store.frame``).
+        replace: Allow overwriting results of runs that are already recorded.
+
+    Returns:
+        The updates, off-plan runs and skipped (still pending) run ids.
+
+    Raises:
+        ResultsFileError: At the first bad column or cell.
+    """
+    params = space.names
+    allowed = set(export_columns(params, metrics))
+    for column in frame.columns:
+        if column not in allowed:
+            close = difflib.get_close_matches(column, sorted(allowed), n=1)
+            hint = f"did you mean {close[0]!r}?" if close else "remove it"
+            raise ResultsFileError(f"{source}: unknown column {column!r}; {hint}")
+    if frame.empty:
+        raise ResultsFileError(f"{source}: no rows; add one row per run")
+    has_id = "run_id" in frame.columns
+    if not has_id and not set(params) <= set(frame.columns):
+        raise ResultsFileError(
+            f"{source}: needs a run_id column, or every parameter column for off-plan runs"
+        )
+    known = {r.run_id: r.status for r in runs.itertuples()} if len(runs) else {}
+    parsed = ParsedResults()
+    seen: set[str] = set()
+    for i, row in enumerate(frame.to_dict("records")):
+        line = i + 2  # the header is line 1
+        run_id = str(row.get("run_id", "")).strip()
+        where = f"{source}, line {line}" + (f" (run {run_id})" if run_id else "")
+        status = str(row.get("status", "")).strip().lower()
+        values = {m: _number(row.get(m, ""), where, m) for m in metrics}
+        given = {m: v for m, v in values.items() if v is not None}
+        note = str(row["note"]) if "note" in row and str(row["note"]).strip() else None
+        if not status:
+            if not given:
+                if run_id and run_id in known:
+                    parsed.skipped.append(run_id)
+                    continue
+                raise ResultsFileError(f"{where}: no metrics and no status; fill in the results or remove the row")
+            status = "complete"
+        if status == "pending" and not given and run_id in known:
+            parsed.skipped.append(run_id)
+            continue
+        if status not in RECORD_STATUSES:
+            raise ResultsFileError(
+                f"{where}, column status: {status!r} is not one of {', '.join(RECORD_STATUSES)}"
+            )
+        if status == "complete":
+            missing = [m for m in metrics if values[m] is None]
+            if missing:
+                raise ResultsFileError(
+                    f"{where}, column {missing[0]}: missing value on a complete run; "
+                    "fill it in or set status=failed"
+                )
+        setpoints = {p: _number(row.get(p, ""), where, p) for p in params if p in row}
+        setpoints = {p: v for p, v in setpoints.items() if v is not None}
+        _check_bounds(setpoints, space, where)
+        if run_id:
+            if run_id in seen:
+                raise ResultsFileError(f"{where}, column run_id: {run_id} appears twice in the file")
+            seen.add(run_id)
+            if run_id not in known:
+                raise ResultsFileError(f"{where}, column run_id: unknown run {run_id!r}; check it against `recipeopt export`")
+            if known[run_id] != "pending" and not replace:
+                raise ResultsFileError(
+                    f"{where}, column run_id: {run_id} is already recorded ({known[run_id]}); "
+                    "use --replace to overwrite it"
+                )
+            parsed.updates.append(RunUpdate(run_id, status, given or None, setpoints or None, note))
+        else:
+            missing = [p for p in params if p not in setpoints]
+            if missing:
+                raise ResultsFileError(
+                    f"{where}, column {missing[0]}: an off-plan run (no run_id) needs every parameter"
+                )
+            parsed.new_runs.append(
+                NewRun(params=setpoints, method="manual", status=status, metrics=given or None, note=note or "")
+            )
+    return parsed
+
+
+def _number(cell: object, where: str, column: str) -> float | None:
+    """Parse one numeric cell; blank is None, anything non-finite is an error."""
+    text = str(cell).strip()
+    if not text:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise ResultsFileError(f"{where}, column {column}: {text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise ResultsFileError(f"{where}, column {column}: {text!r} is not a finite number; leave it blank or fix it")
+    return value
+
+
+def _check_bounds(setpoints: dict[str, float], space: Space, where: str) -> None:
+    for name, value in setpoints.items():
+        low, high = space.lower[space.index[name]], space.upper[space.index[name]]
+        tol = 1e-9 * max(1.0, high - low)
+        if not low - tol <= value <= high + tol:
+            raise ResultsFileError(
+                f"{where}, column {name}: {value:g} is outside the bounds [{low:g}, {high:g}]"
+            )

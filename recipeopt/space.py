@@ -1,0 +1,242 @@
+"""Translate recipes between process units and the unit cube.
+
+Outside, a recipe is a row of setpoints in process units (``source_power`` in W).
+Inside, it is a point ``x`` in ``[0, 1]^d``, one coordinate per parameter in spec
+order. A linear-scale parameter maps ``low -> 0`` and ``high -> 1``; a log-scale
+one maps ``log(low) -> 0`` and ``log(high) -> 1``. Decoding snaps every value to
+the parameter's step grid ``low + k * step`` and to its fixed value, so what
+leaves this module is a setpoint the tool accepts.
+
+This module and :mod:`recipeopt.objective` are the only places that translate
+between the two vocabularies.
+
+Example:
+    >>> space = Space.from_spec(spec)  # doctest: +SKIP
+    >>> X = space.to_cube(space.values(df))  # doctest: +SKIP
+    >>> df_again = space.frame(space.from_cube(X))  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from pydantic import ValidationError
+
+from recipeopt.constraints import LinearConstraint
+from recipeopt.exceptions import SpecError
+from recipeopt.spec import CampaignSpec, NumericParameter, format_validation_error
+
+#: Two recipes closer than this in every cube coordinate are the same recipe.
+SAME_RECIPE_ATOL = 1e-6
+
+
+@dataclass(frozen=True)
+class CubeConstraint:
+    """``sum(coefficients * x[indices]) >= rhs`` (or ``==``) on the unit cube, BoTorch's form."""
+
+    indices: np.ndarray
+    coefficients: np.ndarray
+    rhs: float
+    equality: bool
+
+
+class Space:
+    """The parameter space of a campaign: encode, decode, snap and check recipes."""
+
+    def __init__(
+        self,
+        parameters: Sequence[NumericParameter],
+        constraints: Sequence[LinearConstraint] = (),
+    ) -> None:
+        self.parameters = tuple(parameters)
+        self.constraints = tuple(constraints)
+        self.names = [p.name for p in self.parameters]
+        self.index = {n: j for j, n in enumerate(self.names)}
+        self.lower = np.array([p.bounds[0] for p in self.parameters], dtype=float)
+        self.upper = np.array([p.bounds[1] for p in self.parameters], dtype=float)
+        self.log = np.array([p.scale == "log" for p in self.parameters])
+        self.step = np.array(
+            [np.nan if p.resolution is None else p.resolution for p in self.parameters], dtype=float
+        )
+        self.fixed = {p.name: float(p.fixed) for p in self.parameters if p.fixed is not None}
+
+    @classmethod
+    def from_spec(cls, spec: CampaignSpec) -> Space:
+        """Build the space of a validated campaign spec."""
+        return cls(spec.parameters, spec.linear_constraints())
+
+    @property
+    def dim(self) -> int:
+        """Number of parameters, ``d``."""
+        return len(self.parameters)
+
+    def with_fixed(self, fixed: Mapping[str, float]) -> Space:
+        """Return a copy with extra parameters pinned (e.g. ``suggest --fix``).
+
+        Raises:
+            SpecError: If a name is unknown or a value is outside its bounds or steps.
+        """
+        params = list(self.parameters)
+        for name, value in fixed.items():
+            if name not in self.index:
+                raise SpecError(f"--fix {name}: unknown parameter; choose one of {', '.join(self.names)}")
+            p = params[self.index[name]]
+            try:
+                params[self.index[name]] = NumericParameter.model_validate(
+                    {**p.model_dump(), "fixed": value}
+                )
+            except ValidationError as err:
+                raise SpecError(f"--fix {name}={value:g}: {format_validation_error(err, {})}") from None
+        return Space(params, self.constraints)
+
+    # -- encode / decode -------------------------------------------------
+
+    def values(self, frame: pd.DataFrame) -> np.ndarray:
+        """Return the ``n x d`` setpoints of ``frame``'s parameter columns, in spec order."""
+        return frame[self.names].to_numpy(dtype=float)
+
+    def frame(self, values: np.ndarray) -> pd.DataFrame:
+        """Return ``values`` (``n x d``, process units) as a DataFrame with parameter columns."""
+        return pd.DataFrame(np.atleast_2d(values), columns=self.names)
+
+    def to_cube(self, values: np.ndarray) -> np.ndarray:
+        """Map ``n x d`` process values to the unit cube."""
+        values = np.atleast_2d(np.asarray(values, dtype=float))
+        lo, hi = self.lower, self.upper
+        out = (values - lo) / (hi - lo)
+        if self.log.any():
+            logged = np.log(values[:, self.log]) - np.log(lo[self.log])
+            out[:, self.log] = logged / (np.log(hi[self.log]) - np.log(lo[self.log]))
+        return out
+
+    def from_cube(self, X: np.ndarray, *, snap: bool = True) -> np.ndarray:
+        """Map ``n x d`` unit-cube points to process values, snapped to steps and fixed values."""
+        X = np.clip(np.atleast_2d(np.asarray(X, dtype=float)), 0.0, 1.0)
+        lo, hi = self.lower, self.upper
+        values = lo + X * (hi - lo)
+        if self.log.any():
+            span = np.log(hi[self.log]) - np.log(lo[self.log])
+            values[:, self.log] = np.exp(np.log(lo[self.log]) + X[:, self.log] * span)
+        return self.snap(values) if snap else values
+
+    def snap(self, values: np.ndarray, *, direction: np.ndarray | None = None) -> np.ndarray:
+        """Snap process values onto their step grids, bounds and fixed values.
+
+        Args:
+            values: ``n x d`` process values.
+            direction: Optional ``n x d`` array of -1 (round down), 0 (nearest) or
+                +1 (round up), used to repair constraints after rounding.
+
+        Returns:
+            The snapped ``n x d`` values; steps are reconstructed as ``low + k * step``
+            and rounded to the step's decimals, so ``0.1`` steps stay exact in print.
+        """
+        values = np.clip(np.atleast_2d(np.asarray(values, dtype=float)), self.lower, self.upper)
+        out = values.copy()
+        has_step = ~np.isnan(self.step)
+        if has_step.any():
+            lo, st = self.lower[has_step], self.step[has_step]
+            k = (values[:, has_step] - lo) / st
+            if direction is None:
+                k = np.round(k)
+            else:
+                d = direction[:, has_step]
+                k = np.where(d < 0, np.floor(k + 1e-9), np.where(d > 0, np.ceil(k - 1e-9), np.round(k)))
+            k = np.clip(k, 0, np.round((self.upper[has_step] - lo) / st))
+            snapped = lo + k * st
+            out[:, has_step] = np.round(snapped, _decimals(st))
+        for name, value in self.fixed.items():
+            out[:, self.index[name]] = value
+        return out
+
+    # -- constraints -----------------------------------------------------
+
+    def cube_constraints(self) -> list[CubeConstraint]:
+        """Return the linear constraints in unit-cube coordinates, as ``>=`` or ``==``."""
+        width = self.upper - self.lower
+        result = []
+        for c in self.constraints:
+            idx = np.array([self.index[n] for n in c.coefficients])
+            coef = np.array(list(c.coefficients.values()))
+            # sum a (lo + w x) op b  ->  sum (a w) x op b - sum a lo
+            a = coef * width[idx]
+            b = c.rhs - float(coef @ self.lower[idx])
+            if c.op == "<=":
+                a, b = -a, -b
+            result.append(CubeConstraint(idx, a, b, c.op == "=="))
+        return result
+
+    def feasible(self, values: np.ndarray) -> np.ndarray:
+        """Return a boolean mask of rows (process units) that satisfy every constraint.
+
+        The tolerance is relative: ``1e-6`` of the largest of the right-hand side
+        and the coefficients' magnitudes times the parameter ranges.
+        """
+        values = np.atleast_2d(np.asarray(values, dtype=float))
+        ok = np.ones(len(values), dtype=bool)
+        for c in self.constraints:
+            idx = [self.index[n] for n in c.coefficients]
+            coef = np.array(list(c.coefficients.values()))
+            lhs = values[:, idx] @ coef
+            tol = 1e-6 * max(1.0, abs(c.rhs), float(np.abs(coef * self.upper[idx]).max()))
+            if c.op == "<=":
+                ok &= lhs <= c.rhs + tol
+            elif c.op == ">=":
+                ok &= lhs >= c.rhs - tol
+            else:
+                ok &= np.abs(lhs - c.rhs) <= tol
+        return ok
+
+    def snap_feasible(self, raw: np.ndarray) -> np.ndarray:
+        """Snap feasible continuous values to steps, keeping inequality constraints true.
+
+        Rounding to the nearest step can push a recipe just over a constraint. For
+        each violated ``<=`` (``>=``) constraint, the parameters in it are rounded
+        in the direction that lowers (raises) its left-hand side instead; since the
+        unrounded recipe satisfied it, the rounded one does too.
+
+        Args:
+            raw: ``n x d`` unrounded process values, feasible up to optimizer tolerance.
+
+        Returns:
+            ``n x d`` snapped values; rows that still violate a constraint stay as
+            snapped (check them with :meth:`feasible`).
+        """
+        snapped = self.snap(raw)
+        bad = ~self.feasible(snapped)
+        if not bad.any() or not self.constraints:
+            return snapped
+        direction = np.zeros_like(snapped)
+        for c in self.constraints:
+            if c.op == "==":
+                continue
+            sign = 1.0 if c.op == "<=" else -1.0
+            for name, coef in c.coefficients.items():
+                direction[bad, self.index[name]] = -np.sign(sign * coef)
+        snapped[bad] = self.snap(raw[bad], direction=direction[bad])
+        return snapped
+
+    def in_bounds(self, values: np.ndarray) -> np.ndarray:
+        """Return an ``n x d`` mask of values inside their bounds."""
+        values = np.atleast_2d(values)
+        tol = 1e-9 * np.maximum(1.0, np.abs(self.upper - self.lower))
+        return (values >= self.lower - tol) & (values <= self.upper + tol)
+
+
+def same_recipe(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Return an ``n x m`` mask: row i of ``a`` equals row j of ``b`` (unit-cube coordinates)."""
+    a, b = np.atleast_2d(a), np.atleast_2d(b)
+    if len(a) == 0 or len(b) == 0:
+        return np.zeros((len(a), len(b)), dtype=bool)
+    return np.all(np.abs(a[:, None, :] - b[None, :, :]) <= SAME_RECIPE_ATOL, axis=-1)
+
+
+def _decimals(step: np.ndarray) -> int:
+    """Decimals that represent every step exactly (0.5 -> 1, 0.01 -> 2, 10 -> 0)."""
+    for d in range(12):
+        if np.all(np.abs(step * 10**d - np.round(step * 10**d)) < 1e-9):
+            return d + 2  # two spare digits so low + k*step with odd lows stays exact
+    return 12

@@ -1,0 +1,439 @@
+"""The campaign YAML as frozen, validated pydantic records.
+
+:func:`load_spec` reads a campaign file with pyyaml and validates it. Every
+problem becomes one :class:`~recipeopt.exceptions.SpecError` whose message
+names the file, the field path and the fix, for example::
+
+    campaigns/etch42.yaml: parameters.pressure.bounds: lower (80) must be below upper (2); swap them
+
+Example:
+    >>> spec = load_spec("campaigns/etch42.yaml")  # doctest: +SKIP
+    >>> [p.name for p in spec.parameters][:3]  # doctest: +SKIP
+    ['source_power', 'bias_power', 'pressure']
+"""
+
+from __future__ import annotations
+
+import glob
+import math
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from recipeopt.constraints import LinearConstraint, parse_constraint
+from recipeopt.exceptions import InfeasibleConstraintsError, RecipeoptError, SpecError
+
+_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
+
+#: Defaults for the seed use case's metrics: direction, weight, normalization range.
+KNOWN_METRICS: dict[str, dict[str, Any]] = {
+    "yield": {"unit": "%", "direction": "maximize", "weight": 0.6, "range": (0.0, 100.0)},
+    "uniformity": {"unit": "%", "direction": "maximize", "weight": 0.3, "range": (90.0, 100.0)},
+    "defects": {"unit": "1/cm2", "direction": "minimize", "weight": 0.1, "range": (1.0, 0.0)},
+}
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+def _on_grid(value: float, low: float, step: float) -> bool:
+    k = (value - low) / step
+    return abs(k - round(k)) <= 1e-6 * max(1.0, abs(k))
+
+
+class NumericParameter(_Record):
+    """A continuous or integer process setpoint.
+
+    Attributes:
+        name: Identifier used in constraints, tables and results files.
+        unit: Unit shown to the engineer (``"W"``, ``"mTorr"``).
+        type: ``"continuous"`` or ``"integer"``.
+        bounds: ``[low, high]`` in ``unit``.
+        step: Setpoint resolution; values are ``low + k * step``. Integers default to 1.
+        scale: ``"log"`` to search the range on a log scale (needs ``low > 0``).
+        fixed: Pin the parameter to this value.
+    """
+
+    name: str = Field(pattern=_NAME)
+    unit: str = ""
+    type: Literal["continuous", "integer"] = "continuous"
+    bounds: tuple[float, float]
+    step: float | None = None
+    scale: Literal["linear", "log"] = "linear"
+    fixed: float | None = None
+    description: str = ""
+
+    @field_validator("bounds")
+    @classmethod
+    def _bounds_ordered(cls, bounds: tuple[float, float]) -> tuple[float, float]:
+        low, high = bounds
+        if not (math.isfinite(low) and math.isfinite(high)):
+            raise ValueError(f"bounds must be finite numbers, got [{low}, {high}]")
+        if low >= high:
+            raise ValueError(f"lower ({low:g}) must be below upper ({high:g}); swap them")
+        return bounds
+
+    @field_validator("step")
+    @classmethod
+    def _step_positive(cls, step: float | None) -> float | None:
+        if step is not None and not (math.isfinite(step) and step > 0):
+            raise ValueError(f"step must be a positive number, got {step}")
+        return step
+
+    @model_validator(mode="after")
+    def _consistent(self) -> NumericParameter:
+        low, high = self.bounds
+        if self.type == "integer":
+            if low != int(low) or high != int(high):
+                raise ValueError(f"bounds: an integer parameter needs whole bounds, got [{low:g}, {high:g}]")
+            if self.step is not None and self.step != int(self.step):
+                raise ValueError(f"step: an integer parameter needs a whole step, got {self.step:g}")
+        step = self.resolution
+        if step is not None:
+            if step > high - low:
+                raise ValueError(f"step: {step:g} is larger than the range {high - low:g}; make it smaller")
+            if not _on_grid(high, low, step):
+                raise ValueError(
+                    f"step: {step:g} does not divide the range [{low:g}, {high:g}]; "
+                    "choose a step that does, or move a bound"
+                )
+        if self.scale == "log" and low <= 0:
+            raise ValueError(f"scale: log needs a positive lower bound, got {low:g}; use scale: linear")
+        if self.fixed is not None:
+            if not low <= self.fixed <= high:
+                raise ValueError(f"fixed: {self.fixed:g} is outside bounds [{low:g}, {high:g}]")
+            if step is not None and not _on_grid(self.fixed, low, step):
+                raise ValueError(f"fixed: {self.fixed:g} is not on the step grid {low:g} + k*{step:g}")
+        return self
+
+    @property
+    def resolution(self) -> float | None:
+        """The effective step: ``step``, or 1 for an integer without one."""
+        if self.step is None and self.type == "integer":
+            return 1.0
+        return self.step
+
+
+Parameter = NumericParameter
+
+
+class Metric(_Record):
+    """A measured response and how it enters the weighted objective.
+
+    Attributes:
+        name: Column name in results files.
+        unit: Unit shown to the engineer.
+        direction: ``"maximize"`` or ``"minimize"``.
+        weight: Non-negative weight in the objective.
+        range: ``[worst, best]`` in ``unit``; maps the metric to 0 (worst) .. 1 (best).
+    """
+
+    name: str = Field(pattern=_NAME)
+    unit: str = ""
+    direction: Literal["maximize", "minimize"]
+    weight: float
+    range: tuple[float, float]
+
+    @field_validator("weight")
+    @classmethod
+    def _weight_non_negative(cls, weight: float) -> float:
+        if not (math.isfinite(weight) and weight >= 0):
+            raise ValueError(f"weight must be zero or positive, got {weight:g}")
+        return weight
+
+    @model_validator(mode="after")
+    def _range_matches_direction(self) -> Metric:
+        worst, best = self.range
+        if not (math.isfinite(worst) and math.isfinite(best)) or worst == best:
+            raise ValueError(f"range: needs two different finite numbers [worst, best], got {list(self.range)}")
+        if (self.direction == "maximize") != (best > worst):
+            raise ValueError(
+                f"range: [worst, best] = [{worst:g}, {best:g}] contradicts direction "
+                f"{self.direction}; swap the two numbers"
+            )
+        return self
+
+
+class Objective(_Record):
+    """The weighted objective: each metric normalized by its range, then weighted."""
+
+    metrics: list[Metric] = Field(min_length=1)
+
+    @field_validator("metrics", mode="before")
+    @classmethod
+    def _fill_known_defaults(cls, metrics: Any) -> Any:
+        if not isinstance(metrics, list):
+            return metrics
+        filled = []
+        for entry in metrics:
+            if isinstance(entry, str):
+                entry = {"name": entry}
+            if isinstance(entry, dict) and entry.get("name") in KNOWN_METRICS:
+                entry = {**KNOWN_METRICS[entry["name"]], **entry}
+            filled.append(entry)
+        return filled
+
+    @field_validator("metrics")
+    @classmethod
+    def _unique_and_weighted(cls, metrics: list[Metric]) -> list[Metric]:
+        names = [m.name for m in metrics]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"duplicate metric name {duplicates[0]!r}; give each metric its own name")
+        if not any(m.weight > 0 for m in metrics):
+            raise ValueError("every weight is zero; give at least one metric a positive weight")
+        return metrics
+
+
+def _default_objective() -> Objective:
+    return Objective(metrics=[{"name": n, **d} for n, d in KNOWN_METRICS.items()])  # type: ignore[misc]
+
+
+class ModelConfig(_Record):
+    """How ``suggest`` models the campaign once the initial design is done.
+
+    Attributes:
+        method: ``"ensemble"`` (deep ensemble, the default) or ``"gp"`` (BoTorch SingleTaskGP).
+        members: Number of ensemble members.
+        hidden: Width of each hidden layer of a member.
+        layers: Number of hidden layers of a member.
+        epochs: Full-batch training steps per member.
+        trust_region: Restrict the acquisition to a box around the best run (TuRBO-style).
+    """
+
+    method: Literal["ensemble", "gp"] = "ensemble"
+    members: int = Field(default=8, ge=2, le=64)
+    hidden: int = Field(default=64, ge=4, le=1024)
+    layers: int = Field(default=2, ge=1, le=6)
+    epochs: int = Field(default=400, ge=10, le=20000)
+    trust_region: bool = True
+
+
+class CampaignSpec(_Record):
+    """A whole campaign: parameters, objective, constraints, batch and storage."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    description: str = ""
+    parameters: list[Parameter] = Field(min_length=1)
+    objective: Objective = Field(default_factory=_default_objective)
+    constraints: list[str] = Field(default_factory=list)
+    batch_size: int = Field(default=4, ge=1, le=256)
+    initial_design: int = Field(default=8, ge=1, le=10000)
+    seed: int = Field(default=0, ge=0)
+    storage: str | None = None
+    history: list[str] = Field(default_factory=list)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+
+    @field_validator("parameters", mode="before")
+    @classmethod
+    def _default_type(cls, parameters: Any) -> Any:
+        if isinstance(parameters, list):
+            return [
+                {"type": "continuous", **p} if isinstance(p, dict) and "type" not in p else p
+                for p in parameters
+            ]
+        return parameters
+
+    @field_validator("parameters")
+    @classmethod
+    def _unique_parameters(cls, parameters: list[Parameter]) -> list[Parameter]:
+        names = [p.name for p in parameters]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"duplicate parameter name {duplicates[0]!r}; give each parameter its own name")
+        return parameters
+
+    @field_validator("history")
+    @classmethod
+    def _history_exists(cls, history: list[str], info: ValidationInfo) -> list[str]:
+        base = (info.context or {}).get("base_dir")
+        if base is None:
+            return history
+        for pattern in history:
+            if not resolve_glob(Path(base), pattern):
+                raise ValueError(f"{pattern!r} matches no file (relative to {base}); fix the path or remove it")
+        return history
+
+    @model_validator(mode="after")
+    def _constraints_valid(self) -> CampaignSpec:
+        names = [p.name for p in self.parameters]
+        by_name = {p.name: p for p in self.parameters}
+        for i, text in enumerate(self.constraints):
+            try:
+                constraint = parse_constraint(text, names)
+            except RecipeoptError as err:
+                raise ValueError(f"constraints[{i}]: {err}") from None
+            logged = [n for n in constraint.coefficients if by_name[n].scale == "log"]
+            if logged:
+                raise ValueError(
+                    f"constraints[{i}]: {text!r} uses log-scaled parameter {logged[0]!r}; "
+                    "linear constraints need linear-scale parameters"
+                )
+        _check_feasible(self)
+        return self
+
+    def linear_constraints(self) -> list[LinearConstraint]:
+        """Return the parsed constraints, in spec order."""
+        names = [p.name for p in self.parameters]
+        return [parse_constraint(text, names) for text in self.constraints]
+
+    @property
+    def metric_names(self) -> list[str]:
+        """Metric names in spec order."""
+        return [m.name for m in self.objective.metrics]
+
+    @property
+    def parameter_names(self) -> list[str]:
+        """Parameter names in spec order."""
+        return [p.name for p in self.parameters]
+
+
+def resolve_glob(base: Path, pattern: str) -> list[Path]:
+    """Return the sorted files matching ``pattern``, relative to ``base`` unless absolute."""
+    full = pattern if Path(pattern).is_absolute() else str(base / pattern)
+    return sorted(Path(p) for p in glob.glob(full, recursive=True) if Path(p).is_file())
+
+
+def _check_feasible(spec: CampaignSpec) -> None:
+    """Raise if no point in the box (with fixed values) satisfies every constraint."""
+    if not spec.constraints:
+        return
+    from scipy.optimize import linprog
+
+    names = spec.parameter_names
+    index = {n: j for j, n in enumerate(names)}
+    a_ub, b_ub, a_eq, b_eq = [], [], [], []
+    for c in spec.linear_constraints():
+        row = [0.0] * len(names)
+        for name, coef in c.coefficients.items():
+            row[index[name]] = coef
+        if c.op == "<=":
+            a_ub.append(row)
+            b_ub.append(c.rhs)
+        elif c.op == ">=":
+            a_ub.append([-v for v in row])
+            b_ub.append(-c.rhs)
+        else:
+            a_eq.append(row)
+            b_eq.append(c.rhs)
+    bounds = [(p.fixed, p.fixed) if p.fixed is not None else p.bounds for p in spec.parameters]
+    result = linprog(
+        [0.0] * len(names),
+        A_ub=a_ub or None,
+        b_ub=b_ub or None,
+        A_eq=a_eq or None,
+        b_eq=b_eq or None,
+        bounds=bounds,
+        method="highs",
+    )
+    if result.status == 2:
+        raise InfeasibleConstraintsError(
+            "no recipe within the bounds and fixed values satisfies all constraints together; "
+            "loosen a constraint or widen the bounds"
+        )
+
+
+def load_spec(path: str | Path) -> CampaignSpec:
+    """Read and validate a campaign YAML file.
+
+    Args:
+        path: The campaign file.
+
+    Returns:
+        The validated, frozen spec.
+
+    Raises:
+        SpecError: With a one-line message naming the file, field and fix.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise SpecError(f"{path}: no such campaign file; check the path") from None
+    except OSError as err:
+        raise SpecError(f"{path}: cannot read the campaign file ({err.strerror})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise SpecError(f"{path}: YAML syntax error at {where}{problem}; fix the YAML") from None
+    if not isinstance(data, dict):
+        raise SpecError(f"{path}: the campaign must be a YAML mapping with name, parameters, ...")
+    return spec_from_dict(data, source=path)
+
+
+def spec_from_dict(data: dict[str, Any], *, source: str | Path = "<campaign>") -> CampaignSpec:
+    """Validate a campaign given as a dict (as read from YAML).
+
+    Args:
+        data: The campaign mapping.
+        source: The file it came from; names the file in errors and anchors
+            relative history paths.
+
+    Raises:
+        SpecError: With a one-line message naming the file, field and fix.
+    """
+    source = Path(source)
+    context = {"base_dir": source.parent if source.suffix else None}
+    try:
+        return CampaignSpec.model_validate(data, context=context)
+    except ValidationError as err:
+        raise SpecError(f"{source}: {format_validation_error(err, data)}") from None
+    except InfeasibleConstraintsError as err:
+        raise SpecError(f"{source}: constraints: {err}") from None
+
+
+def format_validation_error(err: ValidationError, data: Any) -> str:
+    """Render the first pydantic error as ``field.path: message``."""
+    first = err.errors(include_url=False)[0]
+    path = _field_path(first["loc"], data)
+    kind = first["type"]
+    message = first["msg"]
+    if kind == "extra_forbidden":
+        message = "unknown field; remove it or check its spelling"
+    elif kind == "missing":
+        message = "required field is missing; add it"
+    elif message.startswith("Value error, "):
+        message = message[len("Value error, ") :]
+    elif kind == "string_pattern_mismatch":
+        message = f"{first['input']!r} is not a valid name; use letters, digits and underscores"
+    elif "input" in first and not isinstance(first["input"], dict | list):
+        message = f"{message} (got {first['input']!r})"
+    return f"{path}: {message}" if path else message
+
+
+def _field_path(loc: Sequence[int | str], data: Any) -> str:
+    """Turn a pydantic location into ``parameters.pressure.bounds``."""
+    parts: list[str] = []
+    node = data
+    for key in loc:
+        if isinstance(key, int):
+            name = node[key].get("name") if isinstance(node, list) and isinstance(node[key], dict) else None
+            if name and parts and parts[-1] in {"parameters", "metrics"}:
+                parts.append(str(name))
+            elif parts:
+                parts[-1] = f"{parts[-1]}[{key}]"
+            else:
+                parts.append(f"[{key}]")
+            node = node[key] if isinstance(node, list) and key < len(node) else None
+        else:
+            if key in {"continuous", "integer", "categorical"} and isinstance(node, dict):
+                continue  # discriminated-union tag: not a field of the YAML
+            parts.append(str(key))
+            node = node.get(key) if isinstance(node, dict) else None
+    return re.sub(r"\.+", ".", ".".join(parts))
