@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -108,7 +109,7 @@ def build_acquisition(
         seed: Seed of the MC sampler.
     """
     with torch.no_grad():
-        posterior = model.posterior(X_baseline[:1])
+        posterior: Any = model.posterior(X_baseline[:1])
     sampler = get_sampler(posterior, sample_shape=torch.Size([MC_SAMPLES]), seed=seed)
     return qLogNoisyExpectedImprovement(
         model=model,
@@ -119,6 +120,28 @@ def build_acquisition(
         prune_baseline=True,
         cache_root=False,
     )
+
+
+BoTorchConstraint = tuple[Tensor, Tensor, float]
+
+
+def botorch_constraints(space: Space) -> tuple[list[BoTorchConstraint], list[BoTorchConstraint]]:
+    """Return the space's linear constraints as BoTorch ``(indices, coefficients, rhs)`` lists.
+
+    Returns:
+        ``(inequality_constraints, equality_constraints)`` on the unit cube, each
+        meaning ``sum(coefficients * x[indices]) >= rhs`` (or ``==``).
+    """
+    inequality: list[BoTorchConstraint] = []
+    equality: list[BoTorchConstraint] = []
+    for c in space.cube_constraints():
+        item = (
+            torch.as_tensor(c.indices, dtype=torch.long),
+            torch.as_tensor(c.coefficients, dtype=torch.float64),
+            float(c.rhs),
+        )
+        (equality if c.equality else inequality).append(item)
+    return inequality, equality
 
 
 def optimize(
@@ -148,15 +171,10 @@ def optimize(
         ``q x d`` candidates on the unit cube (not yet snapped to steps).
     """
     bounds_t = torch.as_tensor(bounds, dtype=torch.float64)
-    inequality, equality = [], []
-    for c in space.cube_constraints():
-        item = (
-            torch.as_tensor(c.indices, dtype=torch.long),
-            torch.as_tensor(c.coefficients, dtype=torch.float64),
-            float(c.rhs),
-        )
-        (equality if c.equality else inequality).append(item)
-    initial = _initial_conditions(acq_function, space, bounds, q=q, n=num_restarts, raw_samples=raw_samples, seed=seed)
+    inequality, equality = botorch_constraints(space)
+    initial = _initial_conditions(
+        acq_function, space, bounds, q=q, n=num_restarts, raw_samples=raw_samples, seed=seed
+    )
     candidates, _ = optimize_acqf(
         acq_function,
         bounds=bounds_t,
@@ -182,7 +200,7 @@ def _initial_conditions(
     raw_samples: int,
     seed: int,
 ) -> Tensor | None:
-    """Pick ``n`` starting q-batches from feasible Sobol points, by BoTorch's ``initialize_q_batch``.
+    """Pick ``n`` starting q-batches among feasible Sobol points with ``initialize_q_batch``.
 
     With only inequality constraints, rejection sampling from a Sobol sequence
     is far cheaper than the hit-and-run sampler BoTorch falls back to. Returns
@@ -212,7 +230,7 @@ def predict(model: Model, X: Tensor, weights: Tensor) -> tuple[Tensor, Tensor, T
         ``(mean n x m, std n x m, objective mean n, objective std n)``.
     """
     with torch.no_grad():
-        posterior = model.posterior(X)
+        posterior: Any = model.posterior(X)
         mean, std = posterior.mean, posterior.variance.clamp_min(0).sqrt()
         if isinstance(posterior, EnsemblePosterior):
             scores = posterior.values @ weights  # s x n

@@ -1,4 +1,4 @@
-"""The campaign façade: ``Campaign.load(path)``, then ``suggest``, ``record``, ``status``, ``export``.
+"""The campaign façade: ``Campaign.load(path)``, then ``suggest``, ``record``, ``status``.
 
 A campaign is a validated spec plus its run store. The façade speaks the
 engineer's vocabulary (runs, recipes in process units, DataFrames) and hands
@@ -85,7 +85,9 @@ class Campaign:
         storage: Override of the spec's storage URL.
     """
 
-    def __init__(self, spec: CampaignSpec, path: Path | None = None, *, storage: str | None = None) -> None:
+    def __init__(
+        self, spec: CampaignSpec, path: Path | None = None, *, storage: str | None = None
+    ) -> None:
         self.spec = spec
         self.path = path
         self.space = Space.from_spec(spec)
@@ -176,7 +178,8 @@ class Campaign:
         used = space.to_cube(space.values(runs)) if len(runs) else np.zeros((0, space.dim))
         if method in MODEL_METHODS and len(complete) < 2:
             raise NoMeasurementsError(
-                f"method {method!r} needs at least 2 complete runs, the campaign has {len(complete)}; "
+                f"method {method!r} needs at least 2 complete runs, "
+                f"the campaign has {len(complete)}; "
                 "record results of the initial design first"
             )
         with _seeded(seed):
@@ -184,14 +187,22 @@ class Campaign:
                 from recipeopt.design import initial_design
 
                 values = initial_design(space, q, seed=seed, exclude=used)
-                new = [NewRun(params=self._row(v), method="sobol", seed=seed, note=note) for v in values]
+                new = [
+                    NewRun(params=self._row(v), method="sobol", seed=seed, note=note)
+                    for v in values
+                ]
             elif method == "random":
                 from recipeopt.design import initial_design
 
                 values = initial_design(space, q, seed=seed * 100003 + len(runs), exclude=used)
-                new = [NewRun(params=self._row(v), method="random", seed=seed, note=note) for v in values]
+                new = [
+                    NewRun(params=self._row(v), method="random", seed=seed, note=note)
+                    for v in values
+                ]
             else:
-                new = self._model_batch(space, runs, q, method=method, seed=seed, used=used, note=note)
+                new = self._model_batch(
+                    space, runs, q, method=method, seed=seed, used=used, note=note
+                )
         ids = self.store.add_batch(self.name, new)
         table = self.runs().set_index("run_id").loc[ids].reset_index()
         columns = ["run_id", "batch_id", *space.names]
@@ -231,7 +242,15 @@ class Campaign:
         return EnsembleConfig(members=m.members, hidden=m.hidden, layers=m.layers, epochs=m.epochs)
 
     def _model_batch(
-        self, space: Space, runs: pd.DataFrame, q: int, *, method: str, seed: int, used: np.ndarray, note: str
+        self,
+        space: Space,
+        runs: pd.DataFrame,
+        q: int,
+        *,
+        method: str,
+        seed: int,
+        used: np.ndarray,
+        note: str,
     ) -> list[NewRun]:
         import torch
 
@@ -239,13 +258,22 @@ class Campaign:
 
         X, Y = self.training_data(runs)
         pending = runs[runs["status"] == "pending"]
-        X_pending = torch.as_tensor(space.to_cube(space.values(pending)) if len(pending) else np.zeros((0, space.dim)))
+        X_pending = torch.as_tensor(
+            space.to_cube(space.values(pending)) if len(pending) else np.zeros((0, space.dim))
+        )
         model, identity = self.fit_model(method, X, Y, seed=seed)
         acqf = build_acquisition(model, self.objective.mc_objective(), X, X_pending, seed=seed)
-        bounds = self._search_bounds(space, runs, q) if method == "ensemble" and self.spec.model.trust_region else None
+        bounds = (
+            self._search_bounds(space, runs, q)
+            if method == "ensemble" and self.spec.model.trust_region
+            else None
+        )
         if bounds is None:
             bounds = np.stack([np.zeros(space.dim), np.ones(space.dim)])
-        fixed_cube = {space.index[n]: float(space.to_cube(self._fixed_row(space))[0, space.index[n]]) for n in space.fixed}
+        fixed_cube = {
+            space.index[n]: float(space.to_cube(self._fixed_row(space))[0, space.index[n]])
+            for n in space.fixed
+        }
         for j, u in fixed_cube.items():
             bounds[:, j] = u
         candidates = optimize(acqf, bounds, q=q, space=space, seed=seed, fixed=fixed_cube)
@@ -258,9 +286,21 @@ class Campaign:
         std_u = self.objective.denormalize_std(std.numpy())
         new = []
         for i, row in enumerate(values):
-            predicted = {m: [float(mean_u[i, j]), float(std_u[i, j])] for j, m in enumerate(self.objective.names)}
+            predicted = {
+                m: [float(mean_u[i, j]), float(std_u[i, j])]
+                for j, m in enumerate(self.objective.names)
+            }
             predicted["objective"] = [float(obj_mean[i]), float(obj_std[i])]
-            new.append(NewRun(params=self._row(row), method=method, predicted=predicted, model=identity, seed=seed, note=note))
+            new.append(
+                NewRun(
+                    params=self._row(row),
+                    method=method,
+                    predicted=predicted,
+                    model=identity,
+                    seed=seed,
+                    note=note,
+                )
+            )
         return new
 
     def _fixed_row(self, space: Space) -> np.ndarray:
@@ -271,7 +311,11 @@ class Campaign:
 
     def _search_bounds(self, space: Space, runs: pd.DataFrame, q: int) -> np.ndarray | None:
         """Return the trust region around the best complete run, or None if it is unusable."""
-        from recipeopt.acquisition import TrustRegionConfig, trust_region_bounds, trust_region_length
+        from recipeopt.acquisition import (
+            TrustRegionConfig,
+            trust_region_bounds,
+            trust_region_length,
+        )
 
         complete = self._complete(runs)
         scores = self.scores(complete)
@@ -286,12 +330,22 @@ class Campaign:
         bests = []
         for batch_id in model_batches:
             batch_scores = self.scores(self._complete(runs[runs["batch_id"] == batch_id]))
-            bests.append(float(np.nanmax(batch_scores)) if np.isfinite(batch_scores).any() else -np.inf)
-        length = trust_region_length(bests, incumbent, dim=space.dim, q=q, config=TrustRegionConfig())
+            bests.append(
+                float(np.nanmax(batch_scores)) if np.isfinite(batch_scores).any() else -np.inf
+            )
+        length = trust_region_length(
+            bests, incumbent, dim=space.dim, q=q, config=TrustRegionConfig()
+        )
         return trust_region_bounds(space.to_cube(center_values)[0], length)
 
     def _replace_unusable(
-        self, space: Space, values: np.ndarray, used: np.ndarray, acqf: Any, bounds: np.ndarray, seed: int
+        self,
+        space: Space,
+        values: np.ndarray,
+        used: np.ndarray,
+        acqf: Any,
+        bounds: np.ndarray,
+        seed: int,
     ) -> np.ndarray:
         """Replace rows that repeat a recipe or break a constraint after rounding.
 
@@ -337,7 +391,9 @@ class Campaign:
 
     # -- record ----------------------------------------------------------
 
-    def record(self, results: str | Path | pd.DataFrame, *, replace: bool = False) -> tuple[RecordSummary, ParsedResults]:
+    def record(
+        self, results: str | Path | pd.DataFrame, *, replace: bool = False
+    ) -> tuple[RecordSummary, ParsedResults]:
         """Validate a results file (or table) and store it, all or nothing.
 
         Side effects:
@@ -356,7 +412,12 @@ class Campaign:
         else:
             source, frame = str(results), read_results(str(results))
         parsed = parse_results(
-            frame, source=source, space=self.space, metrics=self.objective.names, runs=self.runs(), replace=replace
+            frame,
+            source=source,
+            space=self.space,
+            metrics=self.objective.names,
+            runs=self.runs(),
+            replace=replace,
         )
         summary = self.store.record(self.name, parsed.updates, parsed.new_runs)
         return summary, parsed
@@ -371,7 +432,10 @@ class Campaign:
             seed: Seed of the cross-validation (default: the spec's).
         """
         runs = self.runs()
-        counts = {s: int((runs["status"] == s).sum()) for s in ("pending", "complete", "failed", "abandoned")}
+        counts = {
+            s: int((runs["status"] == s).sum())
+            for s in ("pending", "complete", "failed", "abandoned")
+        }
         complete = self._complete(runs)
         best = None
         if len(complete):
@@ -392,14 +456,16 @@ class Campaign:
         )
 
     def cross_validate(self, runs: pd.DataFrame, *, seed: int) -> pd.DataFrame:
-        """Return the k-fold cross-validated RMSE of the deep ensemble per metric, in metric units."""
+        """Return the k-fold cross-validated RMSE of the deep ensemble per metric, in units."""
         from recipeopt.models.ensemble import fit_ensemble
 
         X, Y = self.training_data(runs)
         with _seeded(seed):
             result = fit_ensemble(X, Y, self.ensemble_config(), seed=seed)
         assert result.cv_mean is not None
-        err = self.objective.denormalize(result.cv_mean.numpy()) - self.objective.denormalize(Y.numpy())
+        err = self.objective.denormalize(result.cv_mean.numpy()) - self.objective.denormalize(
+            Y.numpy()
+        )
         rmse = np.sqrt(np.mean(err**2, axis=0))
         folds = min(self.ensemble_config().folds, len(X))
         return pd.DataFrame(

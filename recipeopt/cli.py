@@ -1,4 +1,4 @@
-"""The ``recipeopt`` command line: parse, call the :class:`~recipeopt.campaign.Campaign` API, render.
+"""The ``recipeopt`` command line: parse, call :class:`~recipeopt.campaign.Campaign`, render.
 
 Every error a user can cause is printed as one line starting with ``Error:``
 and exits with code 1, without a traceback. Heavy libraries (torch, BoTorch,
@@ -81,7 +81,13 @@ def cli() -> None:
 
 @cli.command()
 @click.argument("campaign", type=click.Path(dir_okay=False))
-@click.option("--batch", "-n", type=int, default=None, help="Runs in the batch (default: the campaign's batch_size).")
+@click.option(
+    "--batch",
+    "-n",
+    type=int,
+    default=None,
+    help="Runs in the batch (default: the campaign's batch_size).",
+)
 @click.option("--seed", type=int, default=None, help="Seed (default: the campaign's seed).")
 @click.option(
     "--fix",
@@ -98,10 +104,25 @@ def cli() -> None:
     help="auto: Sobol until the initial design is done, then the campaign's model.",
 )
 @click.option("--note", default="", help="Note stored with every run of the batch.")
-@click.option("--format", "-f", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
-@click.option("--out", "-o", type=click.Path(dir_okay=False), default=None, help="Also write the batch to FILE (.csv or .json).")
+@click.option(
+    "--format", "-f", "fmt", type=click.Choice(FORMATS), default="table", show_default=True
+)
+@click.option(
+    "--out",
+    "-o",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Also write the batch to FILE (.csv or .json).",
+)
 def suggest(
-    campaign: str, batch: int | None, seed: int | None, fixes: tuple[str, ...], method: str, note: str, fmt: str, out: str | None
+    campaign: str,
+    batch: int | None,
+    seed: int | None,
+    fixes: tuple[str, ...],
+    method: str,
+    note: str,
+    fmt: str,
+    out: str | None,
 ) -> None:
     """Propose the next batch of runs and store them as pending.
 
@@ -129,14 +150,18 @@ def _parse_fixes(fixes: tuple[str, ...]) -> dict[str, float]:
                 raise ValueError
             fixed[name.strip()] = float(value)
         except ValueError:
-            raise click.BadParameter(f"{item!r} must look like NAME=VALUE, e.g. pressure=20", param_hint="--fix") from None
+            raise click.BadParameter(
+                f"{item!r} must look like NAME=VALUE, e.g. pressure=20", param_hint="--fix"
+            ) from None
     return fixed
 
 
 @cli.command()
 @click.argument("campaign", type=click.Path(dir_okay=False))
 @click.argument("results", type=click.Path(dir_okay=False))
-@click.option("--replace", is_flag=True, help="Overwrite results of runs that are already recorded.")
+@click.option(
+    "--replace", is_flag=True, help="Overwrite results of runs that are already recorded."
+)
 def record(campaign: str, results: str, replace: bool) -> None:
     """Validate RESULTS (CSV) and store it: all rows, or none.
 
@@ -150,14 +175,18 @@ def record(campaign: str, results: str, replace: bool) -> None:
     if summary.added:
         parts.append(f"added {len(summary.added)} off-plan runs ({', '.join(summary.added)})")
     if parsed.skipped:
-        parts.append(f"left {len(parsed.skipped)} without results pending ({', '.join(parsed.skipped)})")
+        parts.append(
+            f"left {len(parsed.skipped)} without results pending ({', '.join(parsed.skipped)})"
+        )
     click.echo("; ".join(parts) + ".")
 
 
 @cli.command()
 @click.argument("campaign", type=click.Path(dir_okay=False))
 @click.option("--no-fit", is_flag=True, help="Skip the cross-validated model fit.")
-@click.option("--format", "-f", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
+@click.option(
+    "--format", "-f", "fmt", type=click.Choice(FORMATS), default="table", show_default=True
+)
 def status(campaign: str, no_fit: bool, fmt: str) -> None:
     """Show run counts, the best run, and how well the model fits the runs."""
     c = _load(campaign)
@@ -177,7 +206,10 @@ def status(campaign: str, no_fit: bool, fmt: str) -> None:
     counts = ", ".join(f"{v} {k}" for k, v in st.counts.items())
     click.echo(f"{c.name}: {counts}.")
     if st.last_method:
-        click.echo(f"Last batch proposed by: {st.last_method}" + (f" ({st.last_model})" if st.last_model else ""))
+        click.echo(
+            f"Last batch proposed by: {st.last_method}"
+            + (f" ({st.last_model})" if st.last_model else "")
+        )
     if st.best is None:
         click.echo("No complete runs yet: run `recipeopt suggest`, then `recipeopt record`.")
     else:
@@ -186,14 +218,25 @@ def status(campaign: str, no_fit: bool, fmt: str) -> None:
         best = pd.DataFrame([st.best[["run_id", *c.space.names, *c.objective.names, "objective"]]])
         _render(best, fmt if fmt != "json" else "table", title="Best complete run", units=_units(c))
     if st.fit is not None:
-        _render(st.fit, fmt, title=f"Model fit: {int(st.fit['folds'].iloc[0])}-fold cross-validated RMSE", units={})
+        _render(
+            st.fit,
+            fmt,
+            title=f"Model fit: {int(st.fit['folds'].iloc[0])}-fold cross-validated RMSE",
+            units={},
+        )
     elif not no_fit:
         click.echo("Model fit: needs at least 4 complete runs.")
 
 
 @cli.command()
 @click.argument("campaign", type=click.Path(dir_okay=False))
-@click.option("--out", "-o", type=click.Path(dir_okay=False), default=None, help="Write to FILE instead of stdout.")
+@click.option(
+    "--out",
+    "-o",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Write to FILE instead of stdout.",
+)
 def export(campaign: str, out: str | None) -> None:
     """Write every run of the campaign as CSV."""
     text = _load(campaign).export()

@@ -42,13 +42,19 @@ def new_feasible_points(
     chosen = _take_new(space, space.from_cube(raw), q, exclude)
     if len(chosen) < q and space.constraints:
         samples = _polytope_samples(space, POOL_SIZE, seed=seed, lower=lower, upper=upper)
-        more = _take_new(space, space.snap_feasible(samples), q - len(chosen),
-                         np.concatenate([exclude.reshape(-1, space.dim), space.to_cube(chosen)]))
+        more = _take_new(
+            space,
+            space.snap_feasible(samples),
+            q - len(chosen),
+            np.concatenate([exclude.reshape(-1, space.dim), space.to_cube(chosen)]),
+        )
         chosen = np.concatenate([chosen, more])
     return chosen
 
 
-def feasible_cube_points(space: Space, n: int, *, seed: int, bounds: np.ndarray) -> np.ndarray | None:
+def feasible_cube_points(
+    space: Space, n: int, *, seed: int, bounds: np.ndarray
+) -> np.ndarray | None:
     """Return ``n`` unsnapped Sobol points of the box that satisfy the constraints, or None.
 
     Rejection sampling: None when fewer than ``n`` of ``8 n`` Sobol points are feasible.
@@ -96,10 +102,9 @@ def _polytope_samples(
     space: Space, n: int, *, seed: int, lower: np.ndarray, upper: np.ndarray
 ) -> np.ndarray:
     """Draw ``n`` process-unit points uniformly from the constrained box (hit-and-run)."""
-    inequality, equality = [], []
-    for c in space.cube_constraints():
-        item = (torch.as_tensor(c.indices), torch.as_tensor(c.coefficients), float(c.rhs))
-        (equality if c.equality else inequality).append(item)
+    from recipeopt.acquisition import botorch_constraints
+
+    inequality, equality = botorch_constraints(space)
     bounds = torch.as_tensor(np.stack([lower, upper]))
     X = get_polytope_samples(
         n=n,
@@ -107,6 +112,6 @@ def _polytope_samples(
         inequality_constraints=inequality or None,
         equality_constraints=equality or None,
         seed=seed,
-        thinning=4,
+        n_thinning=4,
     )
     return space.from_cube(X.numpy(), snap=False)

@@ -52,7 +52,9 @@ def read_results(path: str) -> pd.DataFrame:
     except FileNotFoundError:
         raise ResultsFileError(f"{path}: no such results file; check the path") from None
     except pd.errors.EmptyDataError:
-        raise ResultsFileError(f"{path}: the file is empty; add a header and one row per run") from None
+        raise ResultsFileError(
+            f"{path}: the file is empty; add a header and one row per run"
+        ) from None
     except (pd.errors.ParserError, UnicodeDecodeError, OSError) as err:
         first = str(err).strip().splitlines()[0]
         raise ResultsFileError(f"{path}: not a readable CSV file ({first})") from None
@@ -115,7 +117,9 @@ def parse_results(
                 if run_id and run_id in known:
                     parsed.skipped.append(run_id)
                     continue
-                raise ResultsFileError(f"{where}: no metrics and no status; fill in the results or remove the row")
+                raise ResultsFileError(
+                    f"{where}: no metrics and no status; fill in the results or remove the row"
+                )
             status = "complete"
         if status == "pending" and not given and run_id in known:
             parsed.skipped.append(run_id)
@@ -131,15 +135,20 @@ def parse_results(
                     f"{where}, column {missing[0]}: missing value on a complete run; "
                     "fill it in or set status=failed"
                 )
-        setpoints = {p: _number(row.get(p, ""), where, p) for p in params if p in row}
-        setpoints = {p: v for p, v in setpoints.items() if v is not None}
+        cells = {p: _number(row[p], where, p) for p in params if p in row}
+        setpoints = {p: v for p, v in cells.items() if v is not None}
         _check_bounds(setpoints, space, where)
         if run_id:
             if run_id in seen:
-                raise ResultsFileError(f"{where}, column run_id: {run_id} appears twice in the file")
+                raise ResultsFileError(
+                    f"{where}, column run_id: {run_id} appears twice in the file"
+                )
             seen.add(run_id)
             if run_id not in known:
-                raise ResultsFileError(f"{where}, column run_id: unknown run {run_id!r}; check it against `recipeopt export`")
+                raise ResultsFileError(
+                    f"{where}, column run_id: unknown run {run_id!r}; "
+                    "check it against `recipeopt export`"
+                )
             if known[run_id] != "pending" and not replace:
                 raise ResultsFileError(
                     f"{where}, column run_id: {run_id} is already recorded ({known[run_id]}); "
@@ -150,10 +159,17 @@ def parse_results(
             missing = [p for p in params if p not in setpoints]
             if missing:
                 raise ResultsFileError(
-                    f"{where}, column {missing[0]}: an off-plan run (no run_id) needs every parameter"
+                    f"{where}, column {missing[0]}: "
+                    "an off-plan run (no run_id) needs every parameter"
                 )
             parsed.new_runs.append(
-                NewRun(params=setpoints, method="manual", status=status, metrics=given or None, note=note or "")
+                NewRun(
+                    params=setpoints,
+                    method="manual",
+                    status=status,
+                    metrics=given or None,
+                    note=note or "",
+                )
             )
     return parsed
 
@@ -168,7 +184,9 @@ def _number(cell: object, where: str, column: str) -> float | None:
     except ValueError:
         raise ResultsFileError(f"{where}, column {column}: {text!r} is not a number") from None
     if not math.isfinite(value):
-        raise ResultsFileError(f"{where}, column {column}: {text!r} is not a finite number; leave it blank or fix it")
+        raise ResultsFileError(
+            f"{where}, column {column}: {text!r} is not a finite number; leave it blank or fix it"
+        )
     return value
 
 

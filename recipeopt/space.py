@@ -82,14 +82,18 @@ class Space:
         params = list(self.parameters)
         for name, value in fixed.items():
             if name not in self.index:
-                raise SpecError(f"--fix {name}: unknown parameter; choose one of {', '.join(self.names)}")
+                raise SpecError(
+                    f"--fix {name}: unknown parameter; choose one of {', '.join(self.names)}"
+                )
             p = params[self.index[name]]
             try:
                 params[self.index[name]] = NumericParameter.model_validate(
                     {**p.model_dump(), "fixed": value}
                 )
             except ValidationError as err:
-                raise SpecError(f"--fix {name}={value:g}: {format_validation_error(err, {})}") from None
+                raise SpecError(
+                    f"--fix {name}={value:g}: {format_validation_error(err, {})}"
+                ) from None
         return Space(params, self.constraints)
 
     # -- encode / decode -------------------------------------------------
@@ -144,7 +148,9 @@ class Space:
                 k = np.round(k)
             else:
                 d = direction[:, has_step]
-                k = np.where(d < 0, np.floor(k + 1e-9), np.where(d > 0, np.ceil(k - 1e-9), np.round(k)))
+                k = np.where(
+                    d < 0, np.floor(k + 1e-9), np.where(d > 0, np.ceil(k - 1e-9), np.round(k))
+                )
             k = np.clip(k, 0, np.round((self.upper[has_step] - lo) / st))
             snapped = lo + k * st
             out[:, has_step] = np.round(snapped, _decimals(st))

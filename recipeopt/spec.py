@@ -98,25 +98,35 @@ class NumericParameter(_Record):
         low, high = self.bounds
         if self.type == "integer":
             if low != int(low) or high != int(high):
-                raise ValueError(f"bounds: an integer parameter needs whole bounds, got [{low:g}, {high:g}]")
+                raise ValueError(
+                    f"bounds: an integer parameter needs whole bounds, got [{low:g}, {high:g}]"
+                )
             if self.step is not None and self.step != int(self.step):
-                raise ValueError(f"step: an integer parameter needs a whole step, got {self.step:g}")
+                raise ValueError(
+                    f"step: an integer parameter needs a whole step, got {self.step:g}"
+                )
         step = self.resolution
         if step is not None:
             if step > high - low:
-                raise ValueError(f"step: {step:g} is larger than the range {high - low:g}; make it smaller")
+                raise ValueError(
+                    f"step: {step:g} is larger than the range {high - low:g}; make it smaller"
+                )
             if not _on_grid(high, low, step):
                 raise ValueError(
                     f"step: {step:g} does not divide the range [{low:g}, {high:g}]; "
                     "choose a step that does, or move a bound"
                 )
         if self.scale == "log" and low <= 0:
-            raise ValueError(f"scale: log needs a positive lower bound, got {low:g}; use scale: linear")
+            raise ValueError(
+                f"scale: log needs a positive lower bound, got {low:g}; use scale: linear"
+            )
         if self.fixed is not None:
             if not low <= self.fixed <= high:
                 raise ValueError(f"fixed: {self.fixed:g} is outside bounds [{low:g}, {high:g}]")
             if step is not None and not _on_grid(self.fixed, low, step):
-                raise ValueError(f"fixed: {self.fixed:g} is not on the step grid {low:g} + k*{step:g}")
+                raise ValueError(
+                    f"fixed: {self.fixed:g} is not on the step grid {low:g} + k*{step:g}"
+                )
         return self
 
     @property
@@ -158,7 +168,9 @@ class Metric(_Record):
     def _range_matches_direction(self) -> Metric:
         worst, best = self.range
         if not (math.isfinite(worst) and math.isfinite(best)) or worst == best:
-            raise ValueError(f"range: needs two different finite numbers [worst, best], got {list(self.range)}")
+            raise ValueError(
+                f"range: needs two different finite numbers [worst, best], got {list(self.range)}"
+            )
         if (self.direction == "maximize") != (best > worst):
             raise ValueError(
                 f"range: [worst, best] = [{worst:g}, {best:g}] contradicts direction "
@@ -192,7 +204,9 @@ class Objective(_Record):
         names = [m.name for m in metrics]
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
-            raise ValueError(f"duplicate metric name {duplicates[0]!r}; give each metric its own name")
+            raise ValueError(
+                f"duplicate metric name {duplicates[0]!r}; give each metric its own name"
+            )
         if not any(m.weight > 0 for m in metrics):
             raise ValueError("every weight is zero; give at least one metric a positive weight")
         return metrics
@@ -253,7 +267,9 @@ class CampaignSpec(_Record):
         names = [p.name for p in parameters]
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
-            raise ValueError(f"duplicate parameter name {duplicates[0]!r}; give each parameter its own name")
+            raise ValueError(
+                f"duplicate parameter name {duplicates[0]!r}; give each parameter its own name"
+            )
         return parameters
 
     @field_validator("history")
@@ -264,7 +280,9 @@ class CampaignSpec(_Record):
             return history
         for pattern in history:
             if not resolve_glob(Path(base), pattern):
-                raise ValueError(f"{pattern!r} matches no file (relative to {base}); fix the path or remove it")
+                raise ValueError(
+                    f"{pattern!r} matches no file (relative to {base}); fix the path or remove it"
+                )
         return history
 
     @model_validator(mode="after")
@@ -414,6 +432,9 @@ def format_validation_error(err: ValidationError, data: Any) -> str:
         message = f"{first['input']!r} is not a valid name; use letters, digits and underscores"
     elif "input" in first and not isinstance(first["input"], dict | list):
         message = f"{message} (got {first['input']!r})"
+    field = re.match(r"^([a-z_]+): ", message)
+    if field and field.group(1) != "constraints" and path:
+        path, message = f"{path}.{field.group(1)}", message[field.end() :]
     return f"{path}: {message}" if path else message
 
 
@@ -423,7 +444,11 @@ def _field_path(loc: Sequence[int | str], data: Any) -> str:
     node = data
     for key in loc:
         if isinstance(key, int):
-            name = node[key].get("name") if isinstance(node, list) and isinstance(node[key], dict) else None
+            name = (
+                node[key].get("name")
+                if isinstance(node, list) and isinstance(node[key], dict)
+                else None
+            )
             if name and parts and parts[-1] in {"parameters", "metrics"}:
                 parts.append(str(name))
             elif parts:

@@ -24,7 +24,16 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import JSON, DateTime, Integer, String, Text, UniqueConstraint, create_engine, select
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    create_engine,
+    select,
+)
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
@@ -140,9 +149,13 @@ class Store:
                 stmt = select(RunRow).where(RunRow.campaign == campaign).order_by(RunRow.id)
                 return list(session.scalars(stmt))
         except SQLAlchemyError as err:
-            raise StorageError(f"storage: cannot read runs from {self.url!r}: {_reason(err)}") from None
+            raise StorageError(
+                f"storage: cannot read runs from {self.url!r}: {_reason(err)}"
+            ) from None
 
-    def add_batch(self, campaign: str, runs: Sequence[NewRun], *, batch_id: str | None = None) -> list[str]:
+    def add_batch(
+        self, campaign: str, runs: Sequence[NewRun], *, batch_id: str | None = None
+    ) -> list[str]:
         """Insert ``runs`` as one new batch, in one transaction.
 
         Side effects:
@@ -156,7 +169,9 @@ class Store:
             with self._session() as session, session.begin():
                 return self._insert(session, campaign, runs, batch_id)
         except SQLAlchemyError as err:
-            raise StorageError(f"storage: cannot write runs to {self.url!r}: {_reason(err)}") from None
+            raise StorageError(
+                f"storage: cannot write runs to {self.url!r}: {_reason(err)}"
+            ) from None
 
     def _insert(
         self, session: Session, campaign: str, runs: Sequence[NewRun], batch_id: str | None
@@ -222,14 +237,24 @@ class Store:
                     row.recorded_at = now
                     summary.updated.append(u.run_id)
                 if new_runs:
-                    n = _next_number((r.batch_id.removeprefix("manual-") for r in by_id.values()
-                                      if r.batch_id.startswith("manual-")), "")
+                    n = _next_number(
+                        (
+                            r.batch_id.removeprefix("manual-")
+                            for r in by_id.values()
+                            if r.batch_id.startswith("manual-")
+                        ),
+                        "",
+                    )
                     summary.added = self._insert(session, campaign, new_runs, f"manual-{n}")
         except SQLAlchemyError as err:
-            raise StorageError(f"storage: cannot record runs in {self.url!r}: {_reason(err)}") from None
+            raise StorageError(
+                f"storage: cannot record runs in {self.url!r}: {_reason(err)}"
+            ) from None
         return summary
 
-    def frame(self, campaign: str, parameters: Sequence[str], metrics: Sequence[str]) -> pd.DataFrame:
+    def frame(
+        self, campaign: str, parameters: Sequence[str], metrics: Sequence[str]
+    ) -> pd.DataFrame:
         """Return every run of ``campaign`` as a flat table, oldest first.
 
         Columns: ``run_id, batch_id, status``, the parameters, the metrics,
@@ -258,7 +283,9 @@ def export_columns(parameters: Sequence[str], metrics: Sequence[str]) -> list[st
     ]
 
 
-def runs_frame(rows: Sequence[RunRow], parameters: Sequence[str], metrics: Sequence[str]) -> pd.DataFrame:
+def runs_frame(
+    rows: Sequence[RunRow], parameters: Sequence[str], metrics: Sequence[str]
+) -> pd.DataFrame:
     """Flatten stored runs into a table with :func:`export_columns`."""
     records = []
     for r in rows:

@@ -192,7 +192,9 @@ def fit_ensemble(X: Tensor, Y: Tensor, config: EnsembleConfig, seed: int) -> Ens
         cv_mean = own.mean(dim=1) * scale + standardize.means.squeeze(0)
         cv_std = own.std(dim=1) * scale
     spread = spread_factor(Y, cv_mean, cv_std)
-    return EnsembleFit(DeepEnsemble(net, final, spread, standardize), cv_mean=cv_mean, cv_std=cv_std)
+    return EnsembleFit(
+        DeepEnsemble(net, final, spread, standardize), cv_mean=cv_mean, cv_std=cv_std
+    )
 
 
 def spread_factor(Y: Tensor, mean: Tensor, std: Tensor) -> Tensor:

@@ -7,6 +7,8 @@ weights under :func:`torch.func.vmap`, or weights adapted by MAML.
 
 from __future__ import annotations
 
+import itertools
+
 import torch
 from torch import Tensor, nn
 
@@ -25,7 +27,7 @@ class MLP(nn.Module):
         super().__init__()
         sizes = [d] + [hidden] * layers
         blocks: list[nn.Module] = []
-        for a, b in zip(sizes[:-1], sizes[1:], strict=True):
+        for a, b in itertools.pairwise(sizes):
             blocks += [nn.Linear(a, b), nn.SiLU()]
         blocks.append(nn.Linear(sizes[-1], m))
         self.body = nn.Sequential(*blocks)
@@ -47,9 +49,15 @@ def init_member_params(net: MLP, seeds: list[int]) -> dict[str, Tensor]:
         generator = torch.Generator().manual_seed(seed)
         for name, p in net.named_parameters():
             # PyTorch's nn.Linear default: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weight and bias.
-            fan_in = p.shape[-1] if p.ndim == 2 else net.get_parameter(name.replace("bias", "weight")).shape[-1]
+            fan_in = (
+                p.shape[-1]
+                if p.ndim == 2
+                else net.get_parameter(name.replace("bias", "weight")).shape[-1]
+            )
             bound = fan_in**-0.5
-            stacks[name].append((torch.rand(p.shape, generator=generator, dtype=p.dtype) * 2 - 1) * bound)
+            stacks[name].append(
+                (torch.rand(p.shape, generator=generator, dtype=p.dtype) * 2 - 1) * bound
+            )
     return {name: torch.stack(values) for name, values in stacks.items()}
 
 

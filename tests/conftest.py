@@ -1,0 +1,33 @@
+"""Shared fixtures: a scratch copy of the example campaign, and a fake tool that 'runs' wafers."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+ETCH42 = ROOT / "campaigns" / "etch42.yaml"
+
+
+@pytest.fixture
+def etch42(tmp_path: Path) -> Path:
+    """A copy of campaigns/etch42.yaml in a temporary folder (its store lands beside it)."""
+    path = tmp_path / "etch42.yaml"
+    shutil.copy(ETCH42, path)
+    return path
+
+
+def fake_results(batch: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
+    """Measured metrics for a suggested batch from a smooth made-up response."""
+    rng = np.random.default_rng(seed)
+    x = (batch["source_power"] - 1400) / 1100
+    p = (batch["pressure"] - 30) / 50
+    out = pd.DataFrame({"run_id": batch["run_id"]})
+    out["yield"] = 80 - 30 * x**2 - 10 * p**2 + rng.normal(0, 1, len(batch))
+    out["uniformity"] = 97 - 50 * (batch["center_edge_split"] - 0.5) ** 2
+    out["defects"] = 0.2 + 0.0005 * batch["bias_power"]
+    return out

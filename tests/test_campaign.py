@@ -1,0 +1,203 @@
+"""The façade: designs, model batches, pending runs, reproducibility and record validation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from recipeopt.campaign import Campaign
+from recipeopt.exceptions import NoMeasurementsError, ResultsFileError, SpecError
+from tests.conftest import fake_results
+
+
+def check_batch(c: Campaign, batch: pd.DataFrame) -> None:
+    """Every suggested row respects bounds, steps, fixed values and constraints."""
+    values = c.space.values(batch)
+    assert c.space.in_bounds(values).all()
+    np.testing.assert_array_equal(c.space.snap(values), values)  # on the step grid
+    assert c.space.feasible(values).all()
+    for p in c.spec.parameters:
+        if p.fixed is not None:
+            assert (batch[p.name] == p.fixed).all()
+
+
+def complete_design(c: Campaign, rounds: int = 2) -> None:
+    for r in range(rounds):
+        c.record(fake_results(c.suggest(), seed=r))
+
+
+def test_initial_design_is_sobol_and_continues(etch42):
+    c = Campaign.load(etch42)
+    first = c.suggest()
+    second = c.suggest()  # still no results: the design continues, no repeats
+    assert len(first) == len(second) == 4
+    check_batch(c, first)
+    check_batch(c, second)
+    runs = c.runs()
+    assert runs["method"].eq("sobol").all() and runs["status"].eq("pending").all()
+    X = c.space.to_cube(c.space.values(runs))
+    assert len(np.unique(X.round(9), axis=0)) == 8
+
+
+def test_model_batch_respects_space_and_avoids_pending(etch42):
+    c = Campaign.load(etch42)
+    complete_design(c)
+    a = c.suggest()
+    b = c.suggest()  # a is still pending
+    for batch in (a, b):
+        check_batch(c, batch)
+        assert batch["pred_objective"].notna().all() and (batch["pred_objective_std"] > 0).all()
+    runs = c.runs()
+    assert set(runs.loc[runs["batch_id"].isin(["B03", "B04"]), "method"]) == {"ensemble"}
+    X = c.space.to_cube(c.space.values(runs))
+    assert len(np.unique(X.round(9), axis=0)) == len(X)  # never a duplicate
+    # b was placed away from the pending a: its nearest pending neighbour is not on top of it
+    Xa, Xb = c.space.to_cube(c.space.values(a)), c.space.to_cube(c.space.values(b))
+    nearest = np.min(np.linalg.norm(Xb[:, None] - Xa[None], axis=-1), axis=1)
+    assert nearest.min() > 0.01
+
+
+def test_fixed_parameter_per_call(etch42):
+    c = Campaign.load(etch42)
+    complete_design(c)
+    batch = c.suggest(fixed={"pressure": 20.0, "gap": 30})
+    assert (batch["pressure"] == 20.0).all() and (batch["gap"] == 30).all()
+    check_batch(c, batch)
+    with pytest.raises(SpecError, match="outside bounds"):
+        c.suggest(fixed={"pressure": 500.0})
+
+
+@pytest.mark.parametrize("method", ["gp", "random"])
+def test_other_methods_share_the_path(etch42, method):
+    c = Campaign.load(etch42)
+    complete_design(c)
+    batch = c.suggest(method=method)
+    check_batch(c, batch)
+    assert c.runs()["method"].iloc[-1] == method
+
+
+def test_model_needs_runs(etch42):
+    with pytest.raises(NoMeasurementsError, match="record results"):
+        Campaign.load(etch42).suggest(method="ensemble")
+
+
+def test_reproducible_suggestions(etch42, tmp_path):
+    def run(seed: int, store: str) -> pd.DataFrame:
+        c = Campaign.load(etch42, storage=f"sqlite:///{tmp_path / store}")
+        complete_design(c)
+        return c.suggest(seed=seed)
+
+    a, b, other = run(7, "a.db"), run(7, "b.db"), run(8, "c.db")
+    names = Campaign.load(etch42).space.names
+    pd.testing.assert_frame_equal(a[names], b[names])
+    assert not a[names].equals(other[names])
+
+
+def test_status_reports_best_and_fit(etch42):
+    c = Campaign.load(etch42)
+    complete_design(c)
+    st = c.status()
+    assert st.counts == {"pending": 0, "complete": 8, "failed": 0, "abandoned": 0}
+    scores = c.scores(c.runs())
+    assert st.best["objective"] == pytest.approx(scores.max())
+    assert list(st.fit["metric"]) == ["yield", "uniformity", "defects"]
+    assert (st.fit["rmse"] > 0).all()
+
+
+# -- record validation ----------------------------------------------------
+
+
+def _write(tmp_path, frame: pd.DataFrame) -> str:
+    path = tmp_path / "results.csv"
+    frame.to_csv(path, index=False)
+    return str(path)
+
+
+@pytest.fixture
+def pending(etch42):
+    c = Campaign.load(etch42)
+    return c, c.suggest()
+
+
+def test_record_complete_failed_and_off_plan(pending, tmp_path):
+    c, batch = pending
+    res = fake_results(batch)
+    res["status"] = ["complete", "failed", "abandoned", ""]
+    res.loc[1, ["yield", "uniformity", "defects"]] = np.nan
+    res.loc[2, ["yield", "uniformity", "defects"]] = np.nan
+    res.loc[3, ["yield", "uniformity", "defects"]] = np.nan  # blank row: still pending
+    off = (
+        batch.iloc[[0]]
+        .drop(columns=["run_id", "batch_id"])
+        .assign(**{"yield": 50.0, "uniformity": 95.0, "defects": 0.3})
+    )
+    off["source_power"] = 1000.0
+    summary, parsed = c.record(_write(tmp_path, pd.concat([res, off], ignore_index=True)))
+    assert summary.updated == [batch.run_id[0], batch.run_id[1], batch.run_id[2]]
+    assert parsed.skipped == [batch.run_id[3]] and summary.added == ["R005"]
+    runs = c.runs().set_index("run_id")
+    assert runs.loc[batch.run_id[1], "status"] == "failed"
+    assert runs.loc[batch.run_id[3], "status"] == "pending"
+    assert runs.loc["R005", "method"] == "manual" and runs.loc["R005", "source_power"] == 1000.0
+
+
+@pytest.mark.parametrize(
+    ("mutate", "fragment"),
+    [
+        (
+            lambda r: r.assign(**{"yield": ["abc", 1, 2, 3]}),
+            "line 2 (run R001), column yield: 'abc' is not a number",
+        ),
+        (
+            lambda r: r.assign(**{"yield": [1, "nan", 2, 3]}),
+            "line 3 (run R002), column yield: 'nan' is not a finite number",
+        ),
+        (lambda r: r.assign(**{"defects": [1, 2, "inf", 3]}), "line 4 (run R003), column defects"),
+        (
+            lambda r: r.assign(uniformity=[1, 2, 3, None]),
+            "line 5 (run R004), column uniformity: missing value on a complete run",
+        ),
+        (lambda r: r.assign(run_id=["R001", "R002", "R003", "R999"]), "unknown run 'R999'"),
+        (lambda r: r.assign(run_id=["R001", "R001", "R003", "R004"]), "appears twice"),
+        (lambda r: r.assign(yeild=1.0), "unknown column 'yeild'; did you mean 'yield'?"),
+        (
+            lambda r: r.assign(status=["complete", "done", "complete", "complete"]),
+            "column status: 'done'",
+        ),
+        (
+            lambda r: r.assign(pressure=[20, 20, 20, 500]),
+            "column pressure: 500 is outside the bounds",
+        ),
+        (lambda r: r.iloc[0:0], "no rows"),
+    ],
+)
+def test_bad_results_reject_the_whole_file(pending, tmp_path, mutate, fragment):
+    c, batch = pending
+    before = c.export()
+    with pytest.raises(ResultsFileError) as info:
+        c.record(_write(tmp_path, mutate(fake_results(batch))))
+    assert fragment in str(info.value) and "results.csv" in str(info.value)
+    assert c.export() == before
+
+
+def test_already_recorded_needs_replace(pending, tmp_path):
+    c, batch = pending
+    path = _write(tmp_path, fake_results(batch))
+    c.record(path)
+    with pytest.raises(ResultsFileError, match=r"already recorded .* use --replace"):
+        c.record(path)
+    again = fake_results(batch).assign(**{"yield": 1.0})
+    c.record(_write(tmp_path, again), replace=True)
+    assert (c.runs()["yield"] == 1.0).all()
+
+
+def test_off_plan_row_needs_every_parameter(pending, tmp_path):
+    c, batch = pending
+    off = (
+        batch.iloc[[0]]
+        .drop(columns=["run_id", "batch_id", "gap"])
+        .assign(**{"yield": 1.0, "uniformity": 95.0, "defects": 0.1})
+    )
+    with pytest.raises(ResultsFileError, match=r"needs a run_id column"):
+        c.record(_write(tmp_path, off))

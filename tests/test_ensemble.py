@@ -1,0 +1,109 @@
+"""The deep ensemble through BoTorch: shapes, MC acquisition, calibration, determinism."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from botorch.acquisition.logei import qLogNoisyExpectedImprovement
+from botorch.posteriors.ensemble import EnsemblePosterior
+from botorch.sampling.index_sampler import IndexSampler
+
+from recipeopt.acquisition import build_acquisition
+from recipeopt.models.ensemble import DeepEnsemble, EnsembleConfig, fit_ensemble, spread_factor
+from recipeopt.models.network import MLP, init_member_params
+
+FAST = EnsembleConfig(members=4, hidden=16, epochs=60, folds=3)
+
+
+def data(n=24, d=5, m=3, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    X = torch.rand(n, d, generator=g, dtype=torch.float64)
+    Y = torch.stack([X[:, 0] ** 2, torch.sin(3 * X[:, 1]), X[:, 2] * X[:, 3]], -1)[:, :m]
+    return X, Y + 0.01 * torch.randn(n, m, generator=g, dtype=torch.float64)
+
+
+@pytest.mark.parametrize("batch_shape", [(), (2,), (3, 2)])
+@pytest.mark.parametrize("m", [1, 3])
+def test_posterior_shapes(batch_shape, m):
+    X, Y = data(m=m)
+    model = fit_ensemble(X, Y, FAST, seed=0).model
+    Xq = torch.rand(*batch_shape, 7, X.shape[-1], dtype=torch.float64)
+    values = model(Xq)
+    assert values.shape == (*batch_shape, FAST.members, 7, m)
+    posterior = model.posterior(Xq)
+    assert isinstance(posterior, EnsemblePosterior)
+    assert posterior.mean.shape == (*batch_shape, 7, m)
+    assert posterior.variance.shape == (*batch_shape, 7, m)
+    samples = IndexSampler(torch.Size([5]), seed=0)(posterior)
+    assert samples.shape == (5, *batch_shape, 7, m)
+
+
+def test_standardized_outputs_are_untransformed():
+    X, Y = data()
+    Y = 100.0 + 10.0 * Y  # far from zero mean, unit variance
+    model = fit_ensemble(
+        X, Y, EnsembleConfig(members=4, hidden=32, epochs=300, folds=0), seed=0
+    ).model
+    mean = model.posterior(X).mean
+    assert (mean - Y).abs().mean() < 0.3 * Y.std(0).mean()
+
+
+def test_qlognei_runs_with_pending_points():
+    X, Y = data()
+    model = fit_ensemble(X, Y, FAST, seed=0).model
+    from botorch.acquisition.objective import LinearMCObjective
+
+    objective = LinearMCObjective(torch.tensor([0.6, 0.3, 0.1], dtype=torch.float64))
+    acqf = build_acquisition(model, objective, X, None, seed=0)
+    assert isinstance(acqf, qLogNoisyExpectedImprovement)
+    values = acqf(torch.rand(64, 4, X.shape[-1], dtype=torch.float64))
+    assert values.shape == (64,) and torch.isfinite(values).all()
+    candidates = torch.rand(64, 1, X.shape[-1], dtype=torch.float64)
+    best = candidates[acqf(candidates).argmax()]
+    # Once the best candidate is pending, proposing it again adds (almost) nothing.
+    with_pending = build_acquisition(model, objective, X, best, seed=0)
+    assert with_pending(best.unsqueeze(0)) < acqf(best.unsqueeze(0)) - 1.0
+
+
+def test_same_seed_same_fit_different_seed_different_fit():
+    X, Y = data()
+    Xq = torch.rand(9, X.shape[-1], dtype=torch.float64)
+    a = fit_ensemble(X, Y, FAST, seed=1).model(Xq)
+    b = fit_ensemble(X, Y, FAST, seed=1).model(Xq)
+    c = fit_ensemble(X, Y, FAST, seed=2).model(Xq)
+    assert torch.equal(a, b)
+    assert not torch.allclose(a, c)
+
+
+def test_members_differ():
+    X, Y = data()
+    values = fit_ensemble(X, Y, FAST, seed=0).model(torch.rand(5, X.shape[-1], dtype=torch.float64))
+    assert values.std(dim=-3).min() > 0
+
+
+def test_spread_factor_scales_deviation_not_mean():
+    net = MLP(3, 2, 8, 1).double()
+    params = {k: v.double() for k, v in init_member_params(net, [0, 1, 2]).items()}
+    X = torch.rand(4, 3, dtype=torch.float64)
+    raw = DeepEnsemble(net, params, torch.ones(2, dtype=torch.float64)).posterior(X)
+    wide = DeepEnsemble(net, params, torch.tensor([3.0, 1.0], dtype=torch.float64)).posterior(X)
+    torch.testing.assert_close(wide.mean, raw.mean)
+    torch.testing.assert_close(wide.variance[:, 0], 9 * raw.variance[:, 0])
+    torch.testing.assert_close(wide.variance[:, 1], raw.variance[:, 1])
+
+
+def test_spread_factor_from_z_scores():
+    Y = torch.tensor([[0.0], [0.0], [0.0], [0.0]], dtype=torch.float64)
+    mean = torch.tensor([[2.0], [-2.0], [2.0], [-2.0]], dtype=torch.float64)
+    std = torch.ones(4, 1, dtype=torch.float64)
+    assert spread_factor(Y, mean, std).item() == pytest.approx(2.0)
+    assert spread_factor(Y, mean, 100 * std).item() == pytest.approx(0.5)  # clamped below
+
+
+def test_cross_validation_predicts_every_point_out_of_fold():
+    X, Y = data(n=20)
+    fit = fit_ensemble(X, Y, FAST, seed=0)
+    assert fit.cv_mean is not None and fit.cv_mean.shape == Y.shape
+    in_sample = (fit.model.posterior(X).mean - Y).pow(2).mean()
+    held_out = (fit.cv_mean - Y).pow(2).mean()
+    assert held_out > in_sample  # out-of-fold error is the honest, larger one
