@@ -270,10 +270,7 @@ class Campaign:
         )
         if bounds is None:
             bounds = np.stack([np.zeros(space.dim), np.ones(space.dim)])
-        fixed_cube = {
-            space.index[n]: float(space.to_cube(self._fixed_row(space))[0, space.index[n]])
-            for n in space.fixed
-        }
+        fixed_cube = space.fixed_cube()
         for j, u in fixed_cube.items():
             bounds[:, j] = u
         candidates = optimize(acqf, bounds, q=q, space=space, seed=seed, fixed=fixed_cube)
@@ -302,12 +299,6 @@ class Campaign:
                 )
             )
         return new
-
-    def _fixed_row(self, space: Space) -> np.ndarray:
-        row = (space.lower + space.upper) / 2.0
-        for name, value in space.fixed.items():
-            row[space.index[name]] = value
-        return row
 
     def _search_bounds(self, space: Space, runs: pd.DataFrame, q: int) -> np.ndarray | None:
         """Return the trust region around the best complete run, or None if it is unusable."""

@@ -158,6 +158,14 @@ class Space:
             out[:, self.index[name]] = value
         return out
 
+    def fixed_cube(self) -> dict[int, float]:
+        """Return the unit-cube coordinate of each pinned parameter, by index."""
+        row = (self.lower + self.upper) / 2.0
+        for name, value in self.fixed.items():
+            row[self.index[name]] = value
+        cube = self.to_cube(row)[0]
+        return {self.index[name]: float(cube[self.index[name]]) for name in self.fixed}
+
     # -- constraints -----------------------------------------------------
 
     def cube_constraints(self) -> list[CubeConstraint]:

@@ -1,0 +1,173 @@
+"""Benchmark jobs: one (method, recipe, seed) closed loop each, through a process pool.
+
+Each job builds a scratch campaign over the family's spec (an in-memory
+SQLite store), runs :func:`~recipeopt.simulate.loop.run_loop` up to the budget
+and writes one JSON record. Jobs run with one torch thread, so a parallel run
+gives exactly the records of a serial one. Records already in the output
+folder are not redone, so an interrupted benchmark resumes where it stopped.
+
+Example:
+    >>> bench = Benchmark("etch", methods=["random", "gp"], test_recipes=2, seeds=1,
+    ...                   budget=12, batch=4, out=Path("bench"))  # doctest: +SKIP
+    >>> records = bench.run(workers=2)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict, dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from recipeopt.exceptions import RecipeoptError
+from recipeopt.simulate.family import Family
+
+#: Methods the benchmark knows: designs, and models behind the same ``suggest``.
+METHODS = ("random", "sobol", "gp", "ensemble")
+
+
+@dataclass(frozen=True)
+class Job:
+    """One closed-loop run."""
+
+    family: str
+    method: str
+    recipe: int
+    seed: int
+    budget: int
+    batch: int
+    f_star: float
+    f_median: float
+
+    @property
+    def name(self) -> str:
+        """File stem of the job's record."""
+        return f"{self.method}__r{self.recipe}__s{self.seed}"
+
+
+@lru_cache(maxsize=4)
+def load_family(key: str) -> Family:
+    """Return the family named by ``key``: ``etch`` or ``history:CAMPAIGN.yaml``."""
+    if key.startswith("history:"):
+        from recipeopt.benchmark.emulator import history_family
+
+        return history_family(Path(key.removeprefix("history:")))
+    from recipeopt.simulate.family import get_family
+
+    return get_family(key)
+
+
+def run_job(job: Job) -> dict:
+    """Run one job and return its record (pure: same job, same record, except timings)."""
+    import torch
+
+    from recipeopt.campaign import Campaign
+    from recipeopt.benchmark.metrics import regret_trace
+    from recipeopt.simulate.loop import run_loop
+
+    torch.set_num_threads(1)
+    family = load_family(job.family)
+    spec = family.spec
+    if job.method in ("gp", "ensemble"):
+        spec = spec.model_copy(update={"model": spec.model.model_copy(update={"method": job.method})})
+    campaign = Campaign(spec, None, storage="sqlite://")
+    method = job.method if job.method in ("random", "sobol") else "auto"
+    try:
+        result = run_loop(
+            campaign,
+            family,
+            family.recipe(job.recipe),
+            budget=job.budget,
+            batch=job.batch,
+            seed=job.seed,
+            noise_seed=job.seed * 1_000_003 + job.recipe,
+            method=method,
+        )
+    finally:
+        campaign.close()
+    return {
+        **asdict(job),
+        "objective": result.objective,
+        "regret": regret_trace(result.objective, job.f_star, job.f_median).tolist(),
+        "seconds": result.seconds,
+        "batch_methods": result.methods,
+    }
+
+
+@dataclass
+class Benchmark:
+    """A benchmark: methods x test recipes x seeds on one family, written to ``out``."""
+
+    family: str
+    methods: Sequence[str]
+    test_recipes: int
+    seeds: int
+    budget: int
+    batch: int
+    out: Path
+
+    def landscapes(self, progress: Callable[[str], None] | None = None) -> dict[int, tuple[float, float]]:
+        """Return ``{recipe: (f_star, f_median)}``, computed once and cached in ``out``."""
+        cache = self.out / "landscape.json"
+        known = {int(k): tuple(v) for k, v in json.loads(cache.read_text()).items()} if cache.exists() else {}
+        family = load_family(self.family)
+        for index in family.test_recipes(self.test_recipes):
+            if index not in known:
+                if progress:
+                    progress(f"estimating the optimum of recipe {index}")
+                known[index] = family.landscape(family.recipe(index))
+                cache.write_text(json.dumps({str(k): list(v) for k, v in known.items()}, indent=1))
+        return {k: (float(v[0]), float(v[1])) for k, v in known.items()}
+
+    def jobs(self, landscapes: dict[int, tuple[float, float]]) -> list[Job]:
+        """Return every job, recipe-major so partial results cover all methods."""
+        family = load_family(self.family)
+        return [
+            Job(self.family, method, index, seed, self.budget, self.batch, *landscapes[index])
+            for index in family.test_recipes(self.test_recipes)
+            for seed in range(self.seeds)
+            for method in self.methods
+        ]
+
+    def run(
+        self,
+        *,
+        workers: int = 1,
+        on_done: Callable[[dict, int, int], None] | None = None,
+        progress: Callable[[str], None] | None = None,
+    ) -> list[dict]:
+        """Run every job not already in ``out``; return all records of this benchmark.
+
+        Side effects:
+            Writes ``out/landscape.json`` and ``out/runs/<job>.json``.
+        """
+        unknown = [m for m in self.methods if m not in METHODS]
+        if unknown:
+            raise RecipeoptError(f"unknown method {unknown[0]!r}; choose from {', '.join(METHODS)}")
+        runs = self.out / "runs"
+        runs.mkdir(parents=True, exist_ok=True)
+        jobs = self.jobs(self.landscapes(progress))
+        records = {job.name: json.loads(p.read_text()) for job in jobs if (p := runs / f"{job.name}.json").exists()}
+        todo = [job for job in jobs if job.name not in records]
+
+        def keep(record: dict) -> None:
+            name = Job(**{k: record[k] for k in Job.__dataclass_fields__}).name
+            tmp = runs / f"{name}.json.tmp"
+            tmp.write_text(json.dumps(record))
+            os.replace(tmp, runs / f"{name}.json")  # atomic: a killed run leaves no half record
+            records[name] = record
+            if on_done:
+                on_done(record, len(records), len(jobs))
+
+        if workers <= 1:
+            for job in todo:
+                keep(run_job(job))
+        else:
+            with ProcessPoolExecutor(max_workers=workers) as pool:
+                futures = [pool.submit(run_job, job) for job in todo]
+                for future in as_completed(futures):
+                    keep(future.result())
+        return [records[job.name] for job in jobs]

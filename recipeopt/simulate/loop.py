@@ -1,0 +1,85 @@
+"""Run a campaign against a simulated recipe: suggest, measure, record, repeat.
+
+This is the one closed loop of the project: ``recipeopt demo`` and every
+benchmark run use it, and it drives the real :class:`~recipeopt.campaign.Campaign`
+API, so what is measured is what a user gets.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from recipeopt.campaign import Campaign
+from recipeopt.simulate.family import Family, Task
+
+
+@dataclass
+class LoopResult:
+    """What a closed-loop run evaluated.
+
+    Attributes:
+        objective: Noiseless objective of every evaluated recipe, in order.
+        batches: Batch index of every evaluated recipe.
+        seconds: Wall time of each ``suggest`` call.
+        methods: Method that proposed each batch.
+    """
+
+    objective: list[float] = field(default_factory=list)
+    batches: list[int] = field(default_factory=list)
+    seconds: list[float] = field(default_factory=list)
+    methods: list[str] = field(default_factory=list)
+
+    def best_so_far(self) -> np.ndarray:
+        """Return the running maximum of the noiseless objective."""
+        return np.maximum.accumulate(np.asarray(self.objective))
+
+
+def run_loop(
+    campaign: Campaign,
+    family: Family,
+    task: Task,
+    *,
+    budget: int,
+    batch: int,
+    seed: int,
+    noise_seed: int,
+    method: str = "auto",
+    on_batch: Callable[[LoopResult], None] | None = None,
+) -> LoopResult:
+    """Run ``campaign`` on ``task`` until ``budget`` recipes have been measured.
+
+    Side effects:
+        Writes suggestions and results to the campaign's store.
+
+    Args:
+        campaign: A campaign over the family's parameters (usually a scratch store).
+        family: Scores the recipes (noiseless objective).
+        task: The simulated recipe that 'runs the wafers'.
+        budget: Number of recipes to measure.
+        batch: Batch size.
+        seed: Seed passed to every ``suggest``.
+        noise_seed: Seeds the measurement noise.
+        method: Method passed to every ``suggest``.
+        on_batch: Called after each batch is recorded (progress).
+    """
+    rng = np.random.default_rng(noise_seed)
+    result = LoopResult()
+    names = campaign.space.names
+    while len(result.objective) < budget:
+        q = min(batch, budget - len(result.objective))
+        start = time.perf_counter()
+        table = campaign.suggest(q, seed=seed, method=method)
+        result.seconds.append(time.perf_counter() - start)
+        measured = task.measure(table[names], rng)
+        measured.insert(0, "run_id", table["run_id"].to_numpy())
+        campaign.record(measured)
+        result.objective.extend(float(v) for v in family.score(task, table[names]))
+        result.batches.extend([len(result.seconds) - 1] * len(table))
+        result.methods.append(str(campaign.runs()["method"].iloc[-1]))
+        if on_batch is not None:
+            on_batch(result)
+    return result
