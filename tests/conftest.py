@@ -18,6 +18,7 @@ def etch42(tmp_path: Path) -> Path:
     """A copy of campaigns/etch42.yaml in a temporary folder (its store lands beside it)."""
     path = tmp_path / "etch42.yaml"
     shutil.copy(ETCH42, path)
+    (tmp_path / "history").symlink_to(ETCH42.parent / "history", target_is_directory=True)
     return path
 
 

@@ -108,6 +108,8 @@ class Benchmark:
     budget: int
     batch: int
     out: Path
+    landscape_samples: int = 100_000
+    landscape_polish: int = 16
 
     def landscapes(self, progress: Callable[[str], None] | None = None) -> dict[int, tuple[float, float]]:
         """Return ``{recipe: (f_star, f_median)}``, computed once and cached in ``out``."""
@@ -118,7 +120,9 @@ class Benchmark:
             if index not in known:
                 if progress:
                     progress(f"estimating the optimum of recipe {index}")
-                known[index] = family.landscape(family.recipe(index))
+                known[index] = family.landscape(
+                    family.recipe(index), samples=self.landscape_samples, polish=self.landscape_polish
+                )
                 cache.write_text(json.dumps({str(k): list(v) for k, v in known.items()}, indent=1))
         return {k: (float(v[0]), float(v[1])) for k, v in known.items()}
 
