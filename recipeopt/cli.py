@@ -248,10 +248,32 @@ def export(campaign: str, out: str | None) -> None:
 
 
 @cli.command()
-@click.option("--rounds", "-r", type=click.IntRange(1, 200), default=10, show_default=True, help="Batches to run.")
-@click.option("--batch", "-n", type=click.IntRange(1, 64), default=4, show_default=True, help="Runs per batch.")
-@click.option("--seed", type=click.IntRange(0), default=0, show_default=True, help="Seed (also picks the recipe).")
-@click.option("--out", "-o", type=click.Path(file_okay=False), default="demo-output", show_default=True)
+@click.option(
+    "--rounds",
+    "-r",
+    type=click.IntRange(1, 200),
+    default=10,
+    show_default=True,
+    help="Batches to run.",
+)
+@click.option(
+    "--batch",
+    "-n",
+    type=click.IntRange(1, 64),
+    default=4,
+    show_default=True,
+    help="Runs per batch.",
+)
+@click.option(
+    "--seed",
+    type=click.IntRange(0),
+    default=0,
+    show_default=True,
+    help="Seed (also picks the recipe).",
+)
+@click.option(
+    "--out", "-o", type=click.Path(file_okay=False), default="demo-output", show_default=True
+)
 def demo(rounds: int, batch: int, seed: int, out: str) -> None:
     """Run a whole simulated campaign on a held-out etch recipe.
 
@@ -269,7 +291,11 @@ def demo(rounds: int, batch: int, seed: int, out: str) -> None:
 
         def on_batch(result: Any) -> None:
             best = max(result.objective)
-            progress.update(task, advance=1, description=f"Round {len(result.seconds)}/{rounds}, best {best:.3f}")
+            progress.update(
+                task,
+                advance=1,
+                description=f"Round {len(result.seconds)}/{rounds}, best {best:.3f}",
+            )
 
         result = run_demo(
             rounds=rounds,
@@ -282,8 +308,9 @@ def demo(rounds: int, batch: int, seed: int, out: str) -> None:
     _render(result.rounds, "table", title="Best-so-far objective per round (noiseless)", units={})
     final = result.rounds.iloc[-1]
     click.echo(
-        f"After {int(final['runs'])} runs: best objective {final['best_objective']:.3f} against a simulated "
-        f"optimum of {result.f_star:.3f} (median recipe {result.f_median:.3f}); normalized regret {final['regret']:.3f}."
+        f"After {int(final['runs'])} runs: best objective {final['best_objective']:.3f} "
+        f"against a simulated optimum of {result.f_star:.3f} (median recipe "
+        f"{result.f_median:.3f}); normalized regret {final['regret']:.3f}."
     )
     click.echo(f"Saved {result.plot} and {result.runs_csv}.")
 
@@ -295,12 +322,26 @@ def simulate() -> None:
 
 @simulate.command("history")
 @click.option("--recipes", type=click.IntRange(1, 10000), default=30, show_default=True)
-@click.option("--runs", type=click.IntRange(1, 100000), default=200, show_default=True, help="Runs per recipe.")
-@click.option("--seed", type=click.IntRange(0), default=0, show_default=True, help="Family seed: picks the recipes.")
+@click.option(
+    "--runs",
+    type=click.IntRange(1, 100000),
+    default=200,
+    show_default=True,
+    help="Runs per recipe.",
+)
+@click.option(
+    "--seed",
+    type=click.IntRange(0),
+    default=0,
+    show_default=True,
+    help="Family seed: picks the recipes.",
+)
 @click.option("--family", type=click.Choice(["etch"]), default="etch", show_default=True)
-@click.option("--out", "-o", type=click.Path(file_okay=False), required=True, help="Folder for the CSVs.")
+@click.option(
+    "--out", "-o", type=click.Path(file_okay=False), required=True, help="Folder for the CSVs."
+)
 def simulate_history(recipes: int, runs: int, seed: int, family: str, out: str) -> None:
-    """Write historical recipes (one CSV each) shaped like fab logs: DOEs around a working recipe."""
+    """Write historical recipes (one CSV each) shaped like fab logs: DOEs around working recipes."""
     from rich.progress import Progress
 
     from recipeopt.simulate.family import get_family
@@ -310,22 +351,47 @@ def simulate_history(recipes: int, runs: int, seed: int, family: str, out: str) 
     with Progress(transient=True) as progress:
         task = progress.add_task("Simulating history", total=recipes)
         paths = write_history(
-            fam, Path(out), recipes=recipes, runs=runs, seed=seed, on_recipe=lambda i: progress.advance(task)
+            fam,
+            Path(out),
+            recipes=recipes,
+            runs=runs,
+            seed=seed,
+            on_recipe=lambda i: progress.advance(task),
         )
     click.echo(f"Wrote {len(paths)} recipes x {runs} runs to {out}.")
 
 
 @cli.command()
-@click.option("--family", default="etch", show_default=True, help="etch, or history:CAMPAIGN.yaml (leave one recipe out).")
+@click.option(
+    "--family",
+    default="etch",
+    show_default=True,
+    help="etch, or history:CAMPAIGN.yaml (leave one recipe out).",
+)
 @click.option("--test-recipes", type=click.IntRange(1), default=10, show_default=True)
 @click.option("--seeds", type=click.IntRange(1), default=3, show_default=True)
-@click.option("--budget", type=click.IntRange(2), default=100, show_default=True, help="Experiments per run.")
+@click.option(
+    "--budget", type=click.IntRange(2), default=100, show_default=True, help="Experiments per run."
+)
 @click.option("--batch", type=click.IntRange(1), default=4, show_default=True)
-@click.option("--methods", default="random,sobol,gp,ensemble", show_default=True, help="Comma-separated.")
-@click.option("--workers", type=click.IntRange(1), default=1, show_default=True, help="Parallel processes.")
-@click.option("--out", "-o", type=click.Path(file_okay=False), default="benchmark-output", show_default=True)
+@click.option(
+    "--methods", default="random,sobol,gp,ensemble", show_default=True, help="Comma-separated."
+)
+@click.option(
+    "--workers", type=click.IntRange(1), default=1, show_default=True, help="Parallel processes."
+)
+@click.option(
+    "--out", "-o", type=click.Path(file_okay=False), default="benchmark-output", show_default=True
+)
 def benchmark(
-    family: str, test_recipes: int, seeds: int, budget: int, batch: int, methods: str, workers: int, out: str
+    family: str,
+    test_recipes: int,
+    seeds: int,
+    budget: int,
+    batch: int,
+    methods: str,
+    workers: int,
+    out: str,
 ) -> None:
     """Compare methods by the experiments they need on held-out recipes.
 
@@ -352,18 +418,33 @@ def benchmark(
         task = progress.add_task("Benchmark", total=None)
 
         def on_done(record: dict, done: int, total: int) -> None:
-            progress.update(task, completed=done, total=total, description=f"Runs ({record['method']} done)")
+            progress.update(
+                task, completed=done, total=total, description=f"Runs ({record['method']} done)"
+            )
 
         records = bench.run(
-            workers=workers, on_done=on_done, progress=lambda text: progress.update(task, description=text)
+            workers=workers,
+            on_done=on_done,
+            progress=lambda text: progress.update(task, description=text),
         )
     summary = summarize(records)
     summary.to_csv(Path(out) / "summary.csv", index=False)
-    plot_regret(records, Path(out) / "regret.png", title=f"{family}: {test_recipes} recipes x {seeds} seeds")
+    plot_regret(
+        records, Path(out) / "regret.png", title=f"{family}: {test_recipes} recipes x {seeds} seeds"
+    )
     shown = summary[[c for c in summary.columns if "_vs_" not in c]]
-    _render(shown, "table", title=f"Medians over runs ({family}, batch {batch}, budget {budget})", units={})
-    ratios = summary[["method", *[c for c in summary.columns if "_vs_" in c and not c.startswith("seconds")]]]
-    _render(ratios, "table", title="Ratios to baselines from the same run (below 1 is better)", units={})
+    _render(
+        shown,
+        "table",
+        title=f"Medians over runs ({family}, batch {batch}, budget {budget})",
+        units={},
+    )
+    ratios = summary[
+        ["method", *[c for c in summary.columns if "_vs_" in c and not c.startswith("seconds")]]
+    ]
+    _render(
+        ratios, "table", title="Ratios to baselines from the same run (below 1 is better)", units={}
+    )
     click.echo(f"Wrote {out}/summary.csv, {out}/regret.png and {len(records)} run records.")
 
 

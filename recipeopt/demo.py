@@ -57,7 +57,14 @@ def run_demo(
         campaign = Campaign(family.spec, None, storage=f"sqlite:///{Path(tmp) / 'demo.db'}")
         try:
             result = run_loop(
-                campaign, family, task, budget=rounds * batch, batch=batch, seed=seed, noise_seed=seed, on_batch=on_batch
+                campaign,
+                family,
+                task,
+                budget=rounds * batch,
+                batch=batch,
+                seed=seed,
+                noise_seed=seed,
+                on_batch=on_batch,
             )
             runs_csv = out / "runs.csv"
             runs_csv.write_text(campaign.export())
@@ -76,5 +83,12 @@ def run_demo(
     table["regret"] = (f_star - table["best_objective"]) / (f_star - f_median)
     table["seconds"] = result.seconds
     plot = out / "convergence.png"
-    plot_convergence(best, f_star, f_median, plot, batch=batch, title=f"recipeopt demo: etch recipe {TEST_OFFSET + seed}")
+    plot_convergence(
+        best,
+        f_star,
+        f_median,
+        plot,
+        batch=batch,
+        title=f"recipeopt demo: etch recipe {TEST_OFFSET + seed}",
+    )
     return DemoResult(table, f_star, f_median, plot, runs_csv)

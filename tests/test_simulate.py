@@ -1,4 +1,4 @@
-"""The etch simulator family: determinism, physical ranges, mechanisms, and the history it writes."""
+"""The etch simulator family: determinism, ranges, mechanisms, and the history it writes."""
 
 from __future__ import annotations
 
@@ -127,7 +127,7 @@ def test_history_is_fab_log_shaped_and_round_trips(family, tmp_path):
 def test_history_file_missing_a_column_is_one_line(family, tmp_path):
     path = tmp_path / "h.csv"
     history_runs(family, 0, 10, seed=0).drop(columns=["gap"]).to_csv(path, index=False)
-    with pytest.raises(Exception, match="h.csv: history file lacks column 'gap'"):
+    with pytest.raises(Exception, match=r"h\.csv: history file lacks column 'gap'"):
         read_history([path], family.spec.parameter_names, family.spec.metric_names)
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -21,7 +22,7 @@ from recipeopt.objective import Objective
 from recipeopt.simulate.family import Family, Task
 from recipeopt.simulate.history import read_history
 from recipeopt.space import Space
-from recipeopt.spec import load_spec, resolve_glob
+from recipeopt.spec import CampaignSpec, load_spec, resolve_glob
 
 #: A recipe needs at least this many logged runs to be emulated.
 MIN_RUNS = 20
@@ -36,13 +37,15 @@ class EmulatedRecipe:
     objective: Objective
 
     @cached_property
-    def _model(self):  # type: ignore[no-untyped-def]
+    def _model(self) -> Any:
         import torch
 
         from recipeopt.models.gp import fit_gp
 
         X = torch.as_tensor(self.space.to_cube(self.space.values(self.runs)))
-        Y = torch.as_tensor(self.objective.normalize(self.runs[self.objective.names].to_numpy(dtype=float)))
+        Y = torch.as_tensor(
+            self.objective.normalize(self.runs[self.objective.names].to_numpy(dtype=float))
+        )
         return fit_gp(X, Y)
 
     @cached_property
@@ -58,9 +61,12 @@ class EmulatedRecipe:
         import torch
 
         X = torch.as_tensor(self.space.to_cube(self.space.values(frame)))
+        model = self._model  # fitted on first use, which needs gradients
         with torch.no_grad():
-            mean = self._model.posterior(X).mean.numpy()
-        return pd.DataFrame(self.objective.denormalize(mean), columns=self.objective.names, index=frame.index)
+            mean = model.posterior(X).mean.numpy()
+        return pd.DataFrame(
+            self.objective.denormalize(mean), columns=self.objective.names, index=frame.index
+        )
 
     def measure(self, frame: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
         """Return the posterior mean plus Gaussian noise at the fitted noise level."""
@@ -71,13 +77,14 @@ class EmulatedRecipe:
 class HistoryFamily(Family):
     """The recipes of a campaign's history, each a task; test recipes are all of them."""
 
-    def __init__(self, spec, history: pd.DataFrame) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, spec: CampaignSpec, history: pd.DataFrame) -> None:
         super().__init__("history", spec, draw=lambda rng: None)  # type: ignore[arg-type,return-value]
         counts = history.groupby("recipe", sort=True).size()
         self.names = [str(n) for n in counts.index[counts >= MIN_RUNS]]
         if len(self.names) < 2:
             raise RecipeoptError(
-                f"history: needs at least 2 recipes with {MIN_RUNS}+ runs to hold one out, found {len(self.names)}"
+                f"history: needs at least 2 recipes with {MIN_RUNS}+ runs to hold one out, "
+                f"found {len(self.names)}"
             )
         self.history = history
         self._tasks: dict[int, EmulatedRecipe] = {}
@@ -86,7 +93,9 @@ class HistoryFamily(Family):
         """Return the emulator of history recipe ``index`` (in sorted-name order)."""
         if index not in self._tasks:
             runs = self.history[self.history["recipe"].astype(str) == self.names[index]]
-            self._tasks[index] = EmulatedRecipe(runs.reset_index(drop=True), self.space, self.objective)
+            self._tasks[index] = EmulatedRecipe(
+                runs.reset_index(drop=True), self.space, self.objective
+            )
         return self._tasks[index]
 
     def test_recipes(self, count: int) -> list[int]:
@@ -107,6 +116,8 @@ def history_family(campaign: Path) -> HistoryFamily:
     spec = load_spec(campaign)
     paths = [p for pattern in spec.history for p in resolve_glob(campaign.parent, pattern)]
     if not paths:
-        raise RecipeoptError(f"{campaign}: history: lists no files; add history CSVs to benchmark on them")
+        raise RecipeoptError(
+            f"{campaign}: history: lists no files; add history CSVs to benchmark on them"
+        )
     history = read_history(paths, spec.parameter_names, spec.metric_names)
     return HistoryFamily(spec, history)

@@ -40,7 +40,9 @@ def run_figures(record: dict) -> dict[str, float]:
     regret = np.asarray(record["regret"], dtype=float)
     figures = {f"n_to_{t:g}": experiments_to(regret, t) for t in TARGETS}
     figures.update({f"regret_at_{n}": regret_at(regret, n) for n in CHECKPOINTS})
-    figures["seconds_per_suggestion"] = float(np.median(record["seconds"])) if record["seconds"] else float("nan")
+    figures["seconds_per_suggestion"] = (
+        float(np.median(record["seconds"])) if record["seconds"] else float("nan")
+    )
     return figures
 
 
@@ -53,7 +55,14 @@ def summarize(records: Sequence[dict], baselines: Sequence[str] = ("random", "gp
     """
     rows = []
     for record in records:
-        rows.append({"method": record["method"], "recipe": record["recipe"], "seed": record["seed"], **run_figures(record)})
+        rows.append(
+            {
+                "method": record["method"],
+                "recipe": record["recipe"],
+                "seed": record["seed"],
+                **run_figures(record),
+            }
+        )
     per_run = pd.DataFrame(rows)
     figures = [c for c in per_run.columns if c not in ("method", "recipe", "seed")]
     summary = per_run.groupby("method", sort=False)[figures].median()
@@ -76,7 +85,9 @@ def paired_wins(records: Sequence[dict], method: str, baseline: str, n: int) -> 
     """
     by_key: dict[tuple, dict[str, float]] = {}
     for r in records:
-        by_key.setdefault((r["recipe"], r["seed"]), {})[r["method"]] = regret_at(np.asarray(r["regret"]), n)
+        by_key.setdefault((r["recipe"], r["seed"]), {})[r["method"]] = regret_at(
+            np.asarray(r["regret"]), n
+        )
     pairs = [v for v in by_key.values() if method in v and baseline in v]
     wins = sum(1 for v in pairs if v[method] < v[baseline])
     return wins, len(pairs)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 
-def _pyplot():  # type: ignore[no-untyped-def]
+def _pyplot() -> Any:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -42,7 +43,15 @@ def plot_regret(records: Sequence[dict], path: Path, *, title: str) -> None:
     plt.close(fig)
 
 
-def plot_convergence(best: Sequence[float], f_star: float, f_median: float, path: Path, *, batch: int, title: str) -> None:
+def plot_convergence(
+    best: Sequence[float] | np.ndarray,
+    f_star: float,
+    f_median: float,
+    path: Path,
+    *,
+    batch: int,
+    title: str,
+) -> None:
     """Plot best-so-far objective per experiment against the simulated optimum."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.5))

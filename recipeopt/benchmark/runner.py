@@ -64,15 +64,17 @@ def run_job(job: Job) -> dict:
     """Run one job and return its record (pure: same job, same record, except timings)."""
     import torch
 
-    from recipeopt.campaign import Campaign
     from recipeopt.benchmark.metrics import regret_trace
+    from recipeopt.campaign import Campaign
     from recipeopt.simulate.loop import run_loop
 
     torch.set_num_threads(1)
     family = load_family(job.family)
     spec = family.spec
     if job.method in ("gp", "ensemble"):
-        spec = spec.model_copy(update={"model": spec.model.model_copy(update={"method": job.method})})
+        spec = spec.model_copy(
+            update={"model": spec.model.model_copy(update={"method": job.method})}
+        )
     campaign = Campaign(spec, None, storage="sqlite://")
     method = job.method if job.method in ("random", "sobol") else "auto"
     try:
@@ -111,17 +113,25 @@ class Benchmark:
     landscape_samples: int = 100_000
     landscape_polish: int = 16
 
-    def landscapes(self, progress: Callable[[str], None] | None = None) -> dict[int, tuple[float, float]]:
+    def landscapes(
+        self, progress: Callable[[str], None] | None = None
+    ) -> dict[int, tuple[float, float]]:
         """Return ``{recipe: (f_star, f_median)}``, computed once and cached in ``out``."""
         cache = self.out / "landscape.json"
-        known = {int(k): tuple(v) for k, v in json.loads(cache.read_text()).items()} if cache.exists() else {}
+        known = (
+            {int(k): tuple(v) for k, v in json.loads(cache.read_text()).items()}
+            if cache.exists()
+            else {}
+        )
         family = load_family(self.family)
         for index in family.test_recipes(self.test_recipes):
             if index not in known:
                 if progress:
                     progress(f"estimating the optimum of recipe {index}")
                 known[index] = family.landscape(
-                    family.recipe(index), samples=self.landscape_samples, polish=self.landscape_polish
+                    family.recipe(index),
+                    samples=self.landscape_samples,
+                    polish=self.landscape_polish,
                 )
                 cache.write_text(json.dumps({str(k): list(v) for k, v in known.items()}, indent=1))
         return {k: (float(v[0]), float(v[1])) for k, v in known.items()}
@@ -154,7 +164,11 @@ class Benchmark:
         runs = self.out / "runs"
         runs.mkdir(parents=True, exist_ok=True)
         jobs = self.jobs(self.landscapes(progress))
-        records = {job.name: json.loads(p.read_text()) for job in jobs if (p := runs / f"{job.name}.json").exists()}
+        records = {
+            job.name: json.loads(p.read_text())
+            for job in jobs
+            if (p := runs / f"{job.name}.json").exists()
+        }
         todo = [job for job in jobs if job.name not in records]
 
         def keep(record: dict) -> None:

@@ -155,15 +155,33 @@ class EtchRecipe:
         g = {name: frame[name].to_numpy(dtype=float) for name in PARAMETERS}
         duty = g["pulse_duty"] / 100.0
         p = g["pressure"]
-        density = (g["source_power"] / 1000.0) ** 0.7 * (0.35 + 0.65 * duty) * (p / (p + 8.0)) * np.exp(-p / 120.0)
+        density = (
+            (g["source_power"] / 1000.0) ** 0.7
+            * (0.35 + 0.65 * duty)
+            * (p / (p + 8.0))
+            * np.exp(-p / 120.0)
+        )
         density = np.maximum(density, 1e-3)
-        energy = 220.0 * (g["bias_power"] / 500.0) ** 0.8 / (1.0 + p / 25.0) / density**0.35 * (0.6 + 0.4 * duty)
+        energy = (
+            220.0
+            * (g["bias_power"] / 500.0) ** 0.8
+            / (1.0 + p / 25.0)
+            / density**0.35
+            * (0.6 + 0.4 * duty)
+        )
         total = g["cf4_flow"] + g["chf3_flow"] + g["c4f8_flow"] + g["o2_flow"] + g["ar_flow"] + 1.0
         fluorine = 4.0 * g["cf4_flow"] + 2.0 * g["chf3_flow"] + 2.0 * g["c4f8_flow"]
-        carbon = g["cf4_flow"] + g["chf3_flow"] + 4.0 * g["c4f8_flow"] - self.o2_strength * g["o2_flow"]
+        carbon = (
+            g["cf4_flow"] + g["chf3_flow"] + 4.0 * g["c4f8_flow"] - self.o2_strength * g["o2_flow"]
+        )
         heating = (g["source_power"] + 0.8 * g["bias_power"]) / 1000.0 * 28.0
         wafer_temp = g["chuck_temp"] + heating / (0.35 + g["he_pressure"] / 10.0)
-        polymer = np.clip(carbon, 0.0, None) / (fluorine + 10.0) * 2.2 * np.exp(-(wafer_temp - 40.0) / 120.0)
+        polymer = (
+            np.clip(carbon, 0.0, None)
+            / (fluorine + 10.0)
+            * 2.2
+            * np.exp(-(wafer_temp - 40.0) / 120.0)
+        )
         reactive = (fluorine + 10.0) / total
         neutral = density * reactive * np.sqrt(np.clip(p, 1.0, None) / 20.0)
         ion = density * np.sqrt(np.clip(energy - self.energy_threshold, 0.0, None) / 100.0)
@@ -171,7 +189,9 @@ class EtchRecipe:
         stop = self.polymer_stop * (energy / self.energy_opt) ** 0.3
         cliff = 1.0 / (1.0 + np.exp((polymer - stop) / 0.03))
         sputter = 1.0 + 0.25 * g["ar_flow"] / total * energy / 300.0
-        rate = self.rate_scale * neutral * ion / (neutral + ion + 1e-6) * arrhenius * cliff * sputter
+        rate = (
+            self.rate_scale * neutral * ion / (neutral + ion + 1e-6) * arrhenius * cliff * sputter
+        )
         return {
             "density": density,
             "energy": energy,
@@ -192,7 +212,12 @@ class EtchRecipe:
         d_energy = np.log(np.clip(s["energy"], 1.0, None) / self.energy_opt)
         cd_err = d_poly**2 + 0.35 * d_energy**2 + self.tilt * d_poly * d_energy
         p_cd = _window(np.sqrt(np.clip(cd_err, 0.0, None)) / self.cd_tol)
-        selectivity = 12.0 * (0.2 + s["polymer"]) / (s["energy"] / 200.0) ** 0.6 / (1.0 + 2.0 * s["ar_fraction"])
+        selectivity = (
+            12.0
+            * (0.2 + s["polymer"])
+            / (s["energy"] / 200.0) ** 0.6
+            / (1.0 + 2.0 * s["ar_fraction"])
+        )
         p_sel = 1.0 / (1.0 + np.exp(-(selectivity - self.selectivity_min) / 1.0))
         split_opt = (
             self.split_opt
@@ -209,10 +234,20 @@ class EtchRecipe:
         )
         edge_loss = np.exp(-0.5 * (np.clip(nu - 2.0, 0.0, None) / 4.0) ** 2)
         yield_pct = 100.0 * p_depth * p_cd * p_sel * (0.25 + 0.75 * edge_loss)
-        flakes = np.clip(s["polymer"] - self.polymer_opt, 0.0, None) * np.exp((self.wall_critical - g["wall_temp"]) / 12.0)
-        arcing = 1.0 / (1.0 + np.exp(-(s["energy"] - 650.0) / 60.0)) * (0.4 + 0.6 * g["pulse_duty"] / 100.0)
-        defects = self.defect_base * (1.0 + 3.0 * flakes + 6.0 * arcing) * (1.0 + g["etch_time"] / 600.0)
-        return pd.DataFrame({"yield": yield_pct, "uniformity": 100.0 - nu, "defects": defects}, index=frame.index)
+        flakes = np.clip(s["polymer"] - self.polymer_opt, 0.0, None) * np.exp(
+            (self.wall_critical - g["wall_temp"]) / 12.0
+        )
+        arcing = (
+            1.0
+            / (1.0 + np.exp(-(s["energy"] - 650.0) / 60.0))
+            * (0.4 + 0.6 * g["pulse_duty"] / 100.0)
+        )
+        defects = (
+            self.defect_base * (1.0 + 3.0 * flakes + 6.0 * arcing) * (1.0 + g["etch_time"] / 600.0)
+        )
+        return pd.DataFrame(
+            {"yield": yield_pct, "uniformity": 100.0 - nu, "defects": defects}, index=frame.index
+        )
 
     def measure(self, frame: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
         """Return responses with measurement noise drawn from ``rng``."""

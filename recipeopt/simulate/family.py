@@ -77,7 +77,9 @@ class Family:
         responses = task.responses(frame)
         return self.objective.score_values(responses[self.objective.names].to_numpy(dtype=float))
 
-    def landscape(self, task: Task, *, samples: int = 100_000, polish: int = 16, seed: int = 0) -> tuple[float, float]:
+    def landscape(
+        self, task: Task, *, samples: int = 100_000, polish: int = 16, seed: int = 0
+    ) -> tuple[float, float]:
         """Estimate the best and the median noiseless objective over the feasible space.
 
         The best is the largest of ``samples`` random feasible recipes, each of
@@ -100,17 +102,28 @@ class Family:
         f = self.score(task, self.space.frame(values))
         f_median = float(np.median(f))
         constraints = [
-            {"type": "eq" if c.equality else "ineq", "fun": (lambda x, c=c: x[c.indices] @ c.coefficients - c.rhs)}
+            {
+                "type": "eq" if c.equality else "ineq",
+                "fun": (lambda x, c=c: x[c.indices] @ c.coefficients - c.rhs),
+            }
             for c in self.space.cube_constraints()
         ]
 
         def negative(x: np.ndarray) -> float:
-            return -float(self.score(task, self.space.frame(self.space.from_cube(x[None], snap=False)))[0])
+            return -float(
+                self.score(task, self.space.frame(self.space.from_cube(x[None], snap=False)))[0]
+            )
 
         best = float(f.max())
         for start in X[np.argsort(f)[::-1][:polish]]:
-            result = minimize(negative, start, method="SLSQP", bounds=[(0.0, 1.0)] * self.space.dim,
-                              constraints=constraints, options={"maxiter": 200})
+            result = minimize(
+                negative,
+                start,
+                method="SLSQP",
+                bounds=[(0.0, 1.0)] * self.space.dim,
+                constraints=constraints,
+                options={"maxiter": 200},
+            )
             snapped = self.space.snap_feasible(self.space.from_cube(result.x[None], snap=False))
             if self.space.feasible(snapped).all():
                 best = max(best, float(self.score(task, self.space.frame(snapped))[0]))
@@ -127,7 +140,9 @@ def get_family(name: str, *, seed: int = 0) -> Family:
         from recipeopt.simulate.etch import EtchRecipe
 
         return Family("etch", load_spec(CAMPAIGNS / "etch42.yaml"), EtchRecipe.draw, seed)
-    raise RecipeoptError(f"unknown family {name!r}; choose one of: {', '.join(FAMILIES)} or history:CAMPAIGN.yaml")
+    raise RecipeoptError(
+        f"unknown family {name!r}; choose one of: {', '.join(FAMILIES)} or history:CAMPAIGN.yaml"
+    )
 
 
 FAMILIES = ("etch",)

@@ -106,6 +106,12 @@ def read_history(paths: list[Path], parameters: list[str], metrics: list[str]) -
         needed = ["recipe", *parameters, *metrics]
         missing = [c for c in needed if c not in frame.columns]
         if missing:
-            raise RecipeoptError(f"{path}: history file lacks column {missing[0]!r}; add it or drop the file")
+            raise RecipeoptError(
+                f"{path}: history file lacks column {missing[0]!r}; add it or drop the file"
+            )
         frames.append(frame[needed])
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["recipe", *parameters, *metrics])
+    return (
+        pd.concat(frames, ignore_index=True)
+        if frames
+        else pd.DataFrame(columns=["recipe", *parameters, *metrics])
+    )

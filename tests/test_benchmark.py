@@ -1,0 +1,189 @@
+"""Benchmark metrics on hand-made traces, and a tiny end-to-end benchmark."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from recipeopt.benchmark.metrics import (
+    experiments_to,
+    paired_wins,
+    regret_at,
+    regret_trace,
+    summarize,
+)
+from recipeopt.benchmark.runner import Benchmark
+from recipeopt.cli import cli
+
+
+def test_regret_trace_is_normalized_running_best():
+    trace = regret_trace([0.2, 0.5, 0.4, 0.9, 1.05], f_star=1.0, f_median=0.0)
+    np.testing.assert_allclose(trace, [0.8, 0.5, 0.5, 0.1, 0.0])
+    np.testing.assert_allclose(regret_trace([3.0], f_star=5.0, f_median=1.0), [0.5])
+
+
+def test_experiments_to_target_and_regret_at():
+    regret = np.array([0.9, 0.5, 0.15, 0.15, 0.08, 0.04])
+    assert experiments_to(regret, 0.2) == 3
+    assert experiments_to(regret, 0.1) == 5
+    assert experiments_to(regret, 0.05) == 6
+    assert math.isinf(experiments_to(regret, 0.01))
+    assert regret_at(regret, 2) == 0.5
+    assert math.isnan(regret_at(regret, 20))
+
+
+def record(method, recipe, seed, regret, seconds=(1.0,)):
+    return {
+        "method": method,
+        "recipe": recipe,
+        "seed": seed,
+        "regret": list(regret),
+        "seconds": list(seconds),
+    }
+
+
+def test_summary_medians_and_ratios():
+    records = [
+        record("random", 0, 0, [0.9] * 10 + [0.3] * 10),
+        record("random", 1, 0, [0.9] * 20),
+        record("gp", 0, 0, [0.5] * 5 + [0.15] * 15, seconds=(4.0,)),
+        record("gp", 1, 0, [0.5] * 10 + [0.05] * 10, seconds=(6.0,)),
+        record("ensemble", 0, 0, [0.5] * 2 + [0.1] * 18, seconds=(1.0,)),
+        record("ensemble", 1, 0, [0.5] * 4 + [0.04] * 16, seconds=(1.0,)),
+    ]
+    summary = summarize(records).set_index("method")
+    assert summary.loc["gp", "n_to_0.2"] == pytest.approx((6 + 11) / 2)
+    assert summary.loc["ensemble", "n_to_0.2"] == pytest.approx(4.0)
+    assert math.isinf(summary.loc["random", "n_to_0.2"])
+    assert summary.loc["ensemble", "n_to_0.2_vs_gp"] == pytest.approx(4.0 / 8.5)
+    assert summary.loc["gp", "regret_at_20"] == pytest.approx(0.1)
+    assert summary.loc["gp", "seconds_per_suggestion"] == pytest.approx(5.0)
+    assert summary.loc["ensemble", "seconds_per_suggestion_vs_gp"] == pytest.approx(0.2)
+    assert math.isnan(summary.loc["random", "n_to_0.05_vs_random"])  # inf / inf is no ratio
+    assert paired_wins(records, "ensemble", "gp", 20) == (2, 2)
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bench")
+    bench = Benchmark(
+        "etch",
+        ["random", "sobol", "gp", "ensemble"],
+        test_recipes=2,
+        seeds=1,
+        budget=12,
+        batch=4,
+        out=out,
+        landscape_samples=5000,
+        landscape_polish=1,
+    )
+    return bench, bench.run(workers=1)
+
+
+def test_smoke_benchmark_regret_never_increases(smoke):
+    _, records = smoke
+    assert len(records) == 8
+    for r in records:
+        assert len(r["objective"]) == 12
+        regret = np.asarray(r["regret"])
+        assert np.all(np.diff(regret) <= 0) and np.all(regret >= 0)
+        assert r["f_star"] > r["f_median"]
+    ensemble = next(r for r in records if r["method"] == "ensemble")
+    assert ensemble["batch_methods"] == ["sobol", "sobol", "ensemble"]
+    assert {r["recipe"] for r in records} == {100_000, 100_001}  # test recipes, never history ones
+
+
+def test_benchmark_resumes_and_parallel_matches_serial(smoke, tmp_path):
+    bench, records = smoke
+    assert bench.run(workers=1) == records  # everything reused from disk, nothing redone
+    (bench.out / "runs" / "ensemble__r100001__s0.json").unlink()
+    (bench.out / "runs" / "random__r100000__s0.json").unlink()
+    again = bench.run(workers=2)
+    for a, b in zip(records, again, strict=True):
+        assert a["objective"] == b["objective"]  # identical, not just close
+
+
+def test_cli_writes_summary_and_plot(smoke):
+    bench, _ = smoke
+    result = CliRunner().invoke(
+        cli,
+        [
+            "benchmark",
+            "--test-recipes",
+            "2",
+            "--seeds",
+            "1",
+            "--budget",
+            "12",
+            "--out",
+            str(bench.out),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert (bench.out / "summary.csv").exists() and (bench.out / "regret.png").stat().st_size > 1000
+    assert "Ratios to baselines" in result.output
+    landscape = json.loads((bench.out / "landscape.json").read_text())
+    assert set(landscape) == {"100000", "100001"}
+
+
+def test_unknown_method_is_an_error(tmp_path):
+    result = CliRunner().invoke(
+        cli,
+        ["benchmark", "--methods", "random,magic", "--out", str(tmp_path), "--test-recipes", "1"],
+    )
+    assert result.exit_code == 1 and "unknown method 'magic'" in result.output
+
+
+def test_history_family_leave_one_out_round_trip(tmp_path):
+    import yaml
+
+    from recipeopt.benchmark.runner import load_family
+    from recipeopt.simulate.family import get_family
+
+    runner = CliRunner()
+    result = runner.invoke(
+        cli,
+        [
+            "simulate",
+            "history",
+            "--recipes",
+            "3",
+            "--runs",
+            "30",
+            "--seed",
+            "4",
+            "--out",
+            str(tmp_path / "hist"),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    spec = get_family("etch").spec.model_dump(mode="json") | {"history": ["hist/*.csv"]}
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(spec))
+    family = load_family(f"history:{tmp_path / 'c.yaml'}")
+    assert family.names == ["etch-4-000", "etch-4-001", "etch-4-002"]
+    assert family.test_recipes(10) == [0, 1, 2]
+    assert set(family.others(1)["recipe"]) == {"etch-4-000", "etch-4-002"}
+    task = family.recipe(0)
+    runs = family.history[family.history.recipe == "etch-4-000"]
+    fitted = task.responses(runs)
+    # The emulator reproduces its own recipe's logged yields far better than their spread.
+    assert np.sqrt(((fitted["yield"] - runs["yield"]) ** 2).mean()) < runs["yield"].std()
+    noisy = task.measure(runs.iloc[:5], np.random.default_rng(0))
+    assert not noisy.equals(fitted.iloc[:5])
+    bench = Benchmark(
+        f"history:{tmp_path / 'c.yaml'}",
+        ["random", "ensemble"],
+        test_recipes=1,
+        seeds=1,
+        budget=12,
+        batch=4,
+        out=tmp_path / "out",
+        landscape_samples=3000,
+        landscape_polish=0,
+    )
+    records = bench.run()
+    assert len(records) == 2 and all(np.all(np.diff(r["regret"]) <= 0) for r in records)
