@@ -107,7 +107,7 @@ class NumericParameter(_Record):
                 )
         step = self.resolution
         if step is not None:
-            if step > high - low:
+            if step > (high - low) * (1 + 1e-9):
                 raise ValueError(
                     f"step: {step:g} is larger than the range {high - low:g}; make it smaller"
                 )
