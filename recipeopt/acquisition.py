@@ -18,8 +18,9 @@ Example:
 
 from __future__ import annotations
 
+import itertools
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,8 +29,9 @@ import torch
 from botorch.acquisition.logei import qLogNoisyExpectedImprovement
 from botorch.acquisition.objective import LinearMCObjective
 from botorch.models.model import Model
-from botorch.optim import optimize_acqf
+from botorch.optim import optimize_acqf, optimize_acqf_mixed
 from botorch.optim.initializers import initialize_q_batch
+from botorch.optim.optimize_mixed import optimize_acqf_mixed_alternating
 from botorch.posteriors.ensemble import EnsemblePosterior
 from botorch.sampling.get_sampler import get_sampler
 from torch import Tensor
@@ -38,6 +40,8 @@ from recipeopt.space import Space
 
 #: Monte Carlo samples of the posterior per acquisition evaluation.
 MC_SAMPLES = 256
+#: Up to this many combinations of categorical choices are optimized one by one.
+MAX_ENUMERATED = 12
 
 
 @dataclass(frozen=True)
@@ -98,6 +102,7 @@ def build_acquisition(
     X_pending: Tensor | None,
     *,
     seed: int,
+    constraints: list[Callable[[Tensor], Tensor]] | None = None,
 ) -> qLogNoisyExpectedImprovement:
     """Return qLogNEI on the weighted objective, aware of pending runs.
 
@@ -107,6 +112,8 @@ def build_acquisition(
         X_baseline: ``n x d`` complete runs.
         X_pending: ``p x d`` pending runs, or None.
         seed: Seed of the MC sampler.
+        constraints: Outcome constraints on posterior samples, feasible at ``<= 0``
+            (BoTorch's constrained qLogNEI weighs improvement by feasibility).
     """
     with torch.no_grad():
         posterior: Any = model.posterior(X_baseline[:1])
@@ -118,6 +125,7 @@ def build_acquisition(
         objective=objective,
         X_pending=X_pending if X_pending is not None and len(X_pending) else None,
         prune_baseline=True,
+        constraints=constraints or None,
         cache_root=False,
     )
 
@@ -155,7 +163,14 @@ def optimize(
     num_restarts: int = 8,
     raw_samples: int = 512,
 ) -> Tensor:
-    """Optimize the acquisition jointly over ``q`` points with ``optimize_acqf``.
+    """Optimize the acquisition over ``q`` points with BoTorch's optimizers.
+
+    A space without free categorical parameters uses ``optimize_acqf`` (joint
+    over the batch). With categorical choices it uses ``optimize_acqf_mixed``,
+    which optimizes each combination of choices, when there are at most
+    :data:`MAX_ENUMERATED` combinations, and ``optimize_acqf_mixed_alternating``
+    (discrete local search alternating with continuous steps) beyond that,
+    so a large product of choices is never enumerated.
 
     Args:
         acq_function: The acquisition.
@@ -172,6 +187,43 @@ def optimize(
     """
     bounds_t = torch.as_tensor(bounds, dtype=torch.float64)
     inequality, equality = botorch_constraints(space)
+    fixed = dict(fixed or {})
+    choices = {
+        j: [i / max(len(c) - 1, 1) for i in range(len(c))]
+        for j, c in space.categorical.items()
+        if j not in fixed
+    }
+    if choices:
+        combinations = math.prod(len(v) for v in choices.values())
+        if combinations <= MAX_ENUMERATED:
+            fixed_features_list = [
+                {**fixed, **dict(zip(choices, combo, strict=True))}
+                for combo in itertools.product(*choices.values())
+            ]
+            candidates, _ = optimize_acqf_mixed(
+                acq_function,
+                bounds=bounds_t,
+                q=q,
+                num_restarts=num_restarts,
+                fixed_features_list=fixed_features_list,
+                raw_samples=raw_samples,
+                inequality_constraints=inequality or None,
+                equality_constraints=equality or None,
+                options={"seed": seed, "maxiter": 200, "batch_limit": 4},
+            )
+        else:
+            candidates, _ = optimize_acqf_mixed_alternating(
+                acq_function,
+                bounds=bounds_t,
+                cat_dims=choices,
+                q=q,
+                num_restarts=num_restarts,
+                raw_samples=raw_samples,
+                fixed_features=fixed or None,
+                inequality_constraints=inequality or None,
+                equality_constraints=equality or None,
+            )
+        return candidates.detach()
     initial = _initial_conditions(
         acq_function, space, bounds, q=q, n=num_restarts, raw_samples=raw_samples, seed=seed
     )
@@ -183,7 +235,7 @@ def optimize(
         raw_samples=raw_samples,
         inequality_constraints=inequality or None,
         equality_constraints=equality or None,
-        fixed_features=dict(fixed) if fixed else None,
+        fixed_features=fixed or None,
         batch_initial_conditions=initial,
         options={"seed": seed, "maxiter": 200, "batch_limit": 4},
     )
@@ -218,22 +270,53 @@ def _initial_conditions(
     return initialize_q_batch(X_raw, values, n=n)[0]
 
 
-def predict(model: Model, X: Tensor, weights: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """Return the posterior mean and std of each metric and of the weighted objective.
+@dataclass
+class Prediction:
+    """Posterior summaries at a set of points (normalized metric units).
+
+    Attributes:
+        mean: ``n x m`` posterior mean of each metric.
+        std: ``n x m`` posterior standard deviation of each metric.
+        objective_mean: ``n`` mean of the weighted objective.
+        objective_std: ``n`` standard deviation of the weighted objective.
+        feasibility: ``n`` probability of meeting every outcome constraint (1 without any).
+    """
+
+    mean: Tensor
+    std: Tensor
+    objective_mean: Tensor
+    objective_std: Tensor
+    feasibility: Tensor
+
+
+def predict(model: Model, X: Tensor, weights: Tensor, A: Tensor, b: Tensor) -> Prediction:
+    """Summarize the posterior at ``X``: metrics, weighted objective, probability of feasibility.
 
     Args:
         model: A fitted model over normalized metrics.
         X: ``n x d`` points.
         weights: ``m`` objective weights.
-
-    Returns:
-        ``(mean n x m, std n x m, objective mean n, objective std n)``.
+        A: ``k x m`` outcome-constraint rows, feasible where ``Y @ A.T + b <= 0``.
+        b: ``k`` outcome-constraint offsets.
     """
     with torch.no_grad():
         posterior: Any = model.posterior(X)
         mean, std = posterior.mean, posterior.variance.clamp_min(0).sqrt()
         if isinstance(posterior, EnsemblePosterior):
-            scores = posterior.values @ weights  # s x n
-            return mean, std, scores.mean(dim=0), scores.std(dim=0)
+            values = posterior.values  # s x n x m: each member is a sample
+            scores = values @ weights
+            ok = (
+                (values @ A.T + b <= 0).all(dim=-1)
+                if len(b)
+                else torch.ones_like(scores, dtype=torch.bool)
+            )
+            return Prediction(
+                mean, std, scores.mean(dim=0), scores.std(dim=0), ok.to(mean).mean(dim=0)
+            )
         # Independent outputs (a batched multi-output GP): variances add.
-        return mean, std, mean @ weights, (std**2 @ weights**2).sqrt()
+        normal = torch.distributions.Normal(0.0, 1.0)
+        g_mean, g_std = mean @ A.T + b, ((std**2) @ (A.T**2)).sqrt().clamp_min(1e-12)
+        feasibility = (
+            normal.cdf(-g_mean / g_std).prod(dim=-1) if len(b) else torch.ones(len(X)).to(mean)
+        )
+        return Prediction(mean, std, mean @ weights, (std**2 @ weights**2).sqrt(), feasibility)

@@ -13,9 +13,9 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -47,8 +47,9 @@ class Status:
 
     Attributes:
         counts: Number of runs per status.
-        best: The best complete run by the weighted objective (a row of
-            :meth:`Campaign.runs` plus ``objective``), or None.
+        best: The best complete run by the weighted objective that meets every
+            outcome constraint (a row of :meth:`Campaign.runs` plus
+            ``objective``), or None.
         fit: Cross-validated RMSE per metric (columns ``metric, rmse, unit, n, folds``),
             or None with fewer than 4 complete runs.
         last_method: Method of the most recent batch.
@@ -60,7 +61,6 @@ class Status:
     fit: pd.DataFrame | None
     last_method: str | None = None
     last_model: str | None = None
-    objective_trace: list[float] = field(default_factory=list)
 
 
 def _resolve_storage(spec: CampaignSpec, path: Path | None) -> str:
@@ -93,6 +93,10 @@ class Campaign:
         self.space = Space.from_spec(spec)
         self.objective = Objective.from_spec(spec)
         self.store = Store(storage or _resolve_storage(spec, path))
+        #: Predicted quantities besides the metrics, as exported (``pred_<name>``).
+        self._predictions = (
+            ("objective", "feasibility") if self.objective.constraints else ("objective",)
+        )
 
     @classmethod
     def load(cls, path: str | Path, *, storage: str | None = None) -> Campaign:
@@ -114,7 +118,12 @@ class Campaign:
 
     def runs(self) -> pd.DataFrame:
         """Return every run as a table (see :func:`recipeopt.store.export_columns`)."""
-        return self.store.frame(self.name, self.space.names, self.objective.names)
+        frame = self.store.frame(
+            self.name, self.space.names, self.objective.names, self._predictions
+        )
+        numeric = [n for j, n in enumerate(self.space.names) if j not in self.space.categorical]
+        frame[numeric] = frame[numeric].astype(float)
+        return frame
 
     def export(self) -> str:
         """Return every run as CSV text, oldest first."""
@@ -124,8 +133,16 @@ class Campaign:
         return runs[runs["status"] == "complete"]
 
     def scores(self, runs: pd.DataFrame) -> np.ndarray:
-        """Return the weighted objective of each row's metrics (NaN where metrics are missing)."""
-        return self.objective.score_values(runs[self.objective.names].to_numpy(dtype=float))
+        """Return the weighted objective of each row's metrics.
+
+        NaN where metrics are missing, and where a run breaks an outcome
+        constraint: such a recipe does not count, however well it scores.
+        """
+        values = runs[self.objective.names].to_numpy(dtype=float)
+        scores = self.objective.score_values(values)
+        if self.objective.constraints:
+            scores = np.where(self.objective.feasible(values), scores, np.nan)
+        return scores
 
     # -- suggest ---------------------------------------------------------
 
@@ -134,7 +151,8 @@ class Campaign:
         batch: int | None = None,
         *,
         seed: int | None = None,
-        fixed: Mapping[str, float] | None = None,
+        fixed: Mapping[str, float | str] | None = None,
+        same_in_batch: Sequence[str] = (),
         method: str = "auto",
         note: str = "",
     ) -> pd.DataFrame:
@@ -151,7 +169,12 @@ class Campaign:
             batch: Batch size (default: the spec's ``batch_size``).
             seed: Seed (default: the spec's ``seed``); same seed and same runs
                 give the same batch.
-            fixed: Extra parameters to pin for this batch, in process units.
+            fixed: Extra parameters to pin for this batch, in process units
+                (labels for categorical parameters).
+            same_in_batch: Parameters that must take one value across the
+                batch (one lot, one chamber temperature). The value is the one
+                the best single recipe would use; then the batch is planned
+                with it pinned.
             method: ``auto`` (design, then the spec's model), ``sobol``,
                 ``random``, ``ensemble`` or ``gp``.
             note: Stored with every run of the batch.
@@ -171,6 +194,12 @@ class Campaign:
             raise SpecError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
         seed = self.spec.seed if seed is None else seed
         space = self.space.with_fixed(fixed) if fixed else self.space
+        unknown = [n for n in same_in_batch if n not in space.index]
+        if unknown:
+            raise SpecError(
+                f"--same-in-batch {unknown[0]}: unknown parameter; "
+                f"choose one of {', '.join(space.names)}"
+            )
         runs = self.runs()
         complete = self._complete(runs)
         if method == "auto":
@@ -183,34 +212,38 @@ class Campaign:
                 "record results of the initial design first"
             )
         with _seeded(seed):
-            if method == "sobol":
-                from recipeopt.design import initial_design
+            if method in ("sobol", "random"):
+                from recipeopt.design import Kind, initial_design
 
-                values = initial_design(space, q, seed=seed, exclude=used)
+                # Sobol continues one sequence per seed; random search draws afresh each batch.
+                design_seed = seed if method == "sobol" else seed * 100_003 + len(runs)
+                kind: Kind = "sobol" if method == "sobol" else "random"
+                if same_in_batch:  # the design's first new recipe sets the shared values
+                    first = space.records(
+                        initial_design(space, 1, seed=design_seed, exclude=used, kind=kind)
+                    )[0]
+                    space = space.with_fixed({name: first[name] for name in same_in_batch})
+                values = initial_design(space, q, seed=design_seed, exclude=used, kind=kind)
                 new = [
-                    NewRun(params=self._row(v), method="sobol", seed=seed, note=note)
-                    for v in values
-                ]
-            elif method == "random":
-                from recipeopt.design import initial_design
-
-                values = initial_design(space, q, seed=seed * 100003 + len(runs), exclude=used)
-                new = [
-                    NewRun(params=self._row(v), method="random", seed=seed, note=note)
-                    for v in values
+                    NewRun(params=row, method=method, seed=seed, note=note)
+                    for row in space.records(values)
                 ]
             else:
                 new = self._model_batch(
-                    space, runs, q, method=method, seed=seed, used=used, note=note
+                    space,
+                    runs,
+                    q,
+                    method=method,
+                    seed=seed,
+                    used=used,
+                    note=note,
+                    same_in_batch=same_in_batch,
                 )
         ids = self.store.add_batch(self.name, new)
         table = self.runs().set_index("run_id").loc[ids].reset_index()
         columns = ["run_id", "batch_id", *space.names]
         columns += [c for c in table.columns if c.startswith("pred_")]
         return table[columns]
-
-    def _row(self, values: np.ndarray) -> dict[str, float]:
-        return {n: float(v) for n, v in zip(self.space.names, values, strict=True)}
 
     def training_data(self, runs: pd.DataFrame) -> tuple[Tensor, Tensor]:
         """Return ``(X, Y)`` of the complete runs: unit-cube inputs, normalized metrics."""
@@ -226,7 +259,8 @@ class Campaign:
         if method == "gp":
             from recipeopt.models.gp import fit_gp
 
-            return fit_gp(X, Y), "SingleTaskGP"
+            cat_dims = sorted(self.space.categorical)
+            return fit_gp(X, Y, cat_dims), "MixedSingleTaskGP" if cat_dims else "SingleTaskGP"
         from recipeopt.models.ensemble import fit_ensemble
 
         config = self.ensemble_config()
@@ -239,7 +273,14 @@ class Campaign:
         from recipeopt.models.ensemble import EnsembleConfig
 
         m = self.spec.model
-        return EnsembleConfig(members=m.members, hidden=m.hidden, layers=m.layers, epochs=m.epochs)
+        categorical = tuple((j, len(c)) for j, c in sorted(self.space.categorical.items()))
+        return EnsembleConfig(
+            members=m.members,
+            hidden=m.hidden,
+            layers=m.layers,
+            epochs=m.epochs,
+            categorical=categorical,
+        )
 
     def _model_batch(
         self,
@@ -251,6 +292,7 @@ class Campaign:
         seed: int,
         used: np.ndarray,
         note: str,
+        same_in_batch: Sequence[str] = (),
     ) -> list[NewRun]:
         import torch
 
@@ -262,35 +304,57 @@ class Campaign:
             space.to_cube(space.values(pending)) if len(pending) else np.zeros((0, space.dim))
         )
         model, identity = self.fit_model(method, X, Y, seed=seed)
-        acqf = build_acquisition(model, self.objective.mc_objective(), X, X_pending, seed=seed)
-        bounds = (
+        objective = self.objective
+        acqf = build_acquisition(
+            model,
+            objective.mc_objective(),
+            X,
+            X_pending,
+            seed=seed,
+            constraints=objective.outcome_callables(),
+        )
+        region = (
             self._search_bounds(space, runs, q)
             if method == "ensemble" and self.spec.model.trust_region
             else None
         )
-        if bounds is None:
-            bounds = np.stack([np.zeros(space.dim), np.ones(space.dim)])
-        fixed_cube = space.fixed_cube()
-        for j, u in fixed_cube.items():
-            bounds[:, j] = u
-        candidates = optimize(acqf, bounds, q=q, space=space, seed=seed, fixed=fixed_cube)
-        values = space.snap_feasible(space.from_cube(candidates.numpy(), snap=False))
-        values = self._replace_unusable(space, values, used, acqf, bounds, seed)
+        full = np.stack([np.zeros(space.dim), np.ones(space.dim)])
+
+        def propose(space: Space, q: int) -> np.ndarray:
+            bounds = (full if region is None else region).copy()
+            fixed_cube = space.fixed_cube()
+            for j, u in fixed_cube.items():
+                bounds[:, j] = u
+            candidates = optimize(acqf, bounds, q=q, space=space, seed=seed, fixed=fixed_cube)
+            values = space.snap_feasible(space.from_cube(candidates.numpy(), snap=False))
+            return self._replace_unusable(space, values, used, acqf, bounds, seed)
+
+        if same_in_batch:  # choose the shared values with the best single recipe, then the batch
+            first = space.records(propose(space, 1))[0]
+            space = space.with_fixed({name: first[name] for name in same_in_batch})
+        values = propose(space, q)
         cube = torch.as_tensor(space.to_cube(values))
-        weights = torch.as_tensor(self.objective.weights)
-        mean, std, obj_mean, obj_std = predict(model, cube, weights)
-        mean_u = self.objective.denormalize(mean.numpy())
-        std_u = self.objective.denormalize_std(std.numpy())
+        p = predict(
+            model,
+            cube,
+            torch.as_tensor(objective.weights),
+            torch.as_tensor(objective.constraint_matrix),
+            torch.as_tensor(objective.constraint_offset),
+        )
+        mean_u = objective.denormalize(p.mean.numpy())
+        std_u = objective.denormalize_std(p.std.numpy())
         new = []
-        for i, row in enumerate(values):
+        for i, row in enumerate(space.records(values)):
             predicted = {
-                m: [float(mean_u[i, j]), float(std_u[i, j])]
-                for j, m in enumerate(self.objective.names)
+                m: [float(mean_u[i, j]), float(std_u[i, j])] for j, m in enumerate(objective.names)
             }
-            predicted["objective"] = [float(obj_mean[i]), float(obj_std[i])]
+            predicted["objective"] = [float(p.objective_mean[i]), float(p.objective_std[i])]
+            if objective.constraints:
+                chance = float(p.feasibility[i])
+                predicted["feasibility"] = [chance, (chance * (1 - chance)) ** 0.5]
             new.append(
                 NewRun(
-                    params=self._row(row),
+                    params=row,
                     method=method,
                     predicted=predicted,
                     model=identity,
@@ -310,6 +374,8 @@ class Campaign:
 
         complete = self._complete(runs)
         scores = self.scores(complete)
+        if not np.isfinite(scores).any():
+            return None  # nothing feasible yet: search globally
         best = int(np.nanargmax(scores))
         center_values = space.values(complete.iloc[[best]])
         if not space.feasible(center_values).all():
@@ -327,7 +393,10 @@ class Campaign:
         length = trust_region_length(
             bests, incumbent, dim=space.dim, q=q, config=TrustRegionConfig()
         )
-        return trust_region_bounds(space.to_cube(center_values)[0], length)
+        bounds = trust_region_bounds(space.to_cube(center_values)[0], length)
+        for j in space.categorical:  # choices are not local: the region spans all of them
+            bounds[:, j] = (0.0, 1.0)
+        return bounds
 
     def _replace_unusable(
         self,
@@ -409,6 +478,7 @@ class Campaign:
             metrics=self.objective.names,
             runs=self.runs(),
             replace=replace,
+            columns=self.columns(),
         )
         summary = self.store.record(self.name, parsed.updates, parsed.new_runs)
         return summary, parsed
@@ -429,8 +499,8 @@ class Campaign:
         }
         complete = self._complete(runs)
         best = None
-        if len(complete):
-            scores = self.scores(complete)
+        scores = self.scores(complete)
+        if np.isfinite(scores).any():
             row = complete.iloc[int(np.nanargmax(scores))].copy()
             row["objective"] = float(np.nanmax(scores))
             best = row
@@ -475,7 +545,7 @@ class Campaign:
 
     def columns(self) -> list[str]:
         """Return the export column order."""
-        return export_columns(self.space.names, self.objective.names)
+        return export_columns(self.space.names, self.objective.names, self._predictions)
 
 
 @contextmanager

@@ -103,6 +103,13 @@ def cli() -> None:
     show_default=True,
     help="auto: Sobol until the initial design is done, then the campaign's model.",
 )
+@click.option(
+    "--same-in-batch",
+    "same",
+    multiple=True,
+    metavar="NAME",
+    help="Give a parameter one value across the whole batch (one lot, one chamber). Repeatable.",
+)
 @click.option("--note", default="", help="Note stored with every run of the batch.")
 @click.option(
     "--format", "-f", "fmt", type=click.Choice(FORMATS), default="table", show_default=True
@@ -120,6 +127,7 @@ def suggest(
     seed: int | None,
     fixes: tuple[str, ...],
     method: str,
+    same: tuple[str, ...],
     note: str,
     fmt: str,
     out: str | None,
@@ -133,7 +141,9 @@ def suggest(
     fixed = _parse_fixes(fixes)
     c = _load(campaign)
     with _status(f"Planning {c.spec.batch_size if batch is None else batch} runs for {c.name}…"):
-        table = c.suggest(batch, seed=seed, fixed=fixed, method=method, note=note)
+        table = c.suggest(
+            batch, seed=seed, fixed=fixed, same_in_batch=same, method=method, note=note
+        )
     if out:
         _write(table, out, "json" if out.endswith(".json") else "csv")
     _render(table, fmt, title=f"{c.name}: batch {table['batch_id'].iloc[0]}", units=_units(c))
@@ -141,18 +151,16 @@ def suggest(
         click.echo(f"Wrote {len(table)} runs to {out}.", err=True)
 
 
-def _parse_fixes(fixes: tuple[str, ...]) -> dict[str, float]:
+def _parse_fixes(fixes: tuple[str, ...]) -> dict[str, str]:
+    """Split ``NAME=VALUE`` items; the campaign checks names, numbers and choices."""
     fixed = {}
     for item in fixes:
         name, sep, value = item.partition("=")
-        try:
-            if not sep:
-                raise ValueError
-            fixed[name.strip()] = float(value)
-        except ValueError:
+        if not sep or not name.strip() or not value.strip():
             raise click.BadParameter(
                 f"{item!r} must look like NAME=VALUE, e.g. pressure=20", param_hint="--fix"
-            ) from None
+            )
+        fixed[name.strip()] = value.strip()
     return fixed
 
 
@@ -210,7 +218,10 @@ def status(campaign: str, no_fit: bool, fmt: str) -> None:
             f"Last batch proposed by: {st.last_method}"
             + (f" ({st.last_model})" if st.last_model else "")
         )
-    if st.best is None:
+    if st.best is None and st.counts["complete"] and c.objective.constraints:
+        rules = "; ".join(c.spec.objective.constraints)
+        click.echo(f"No complete run meets the outcome constraints yet ({rules}).")
+    elif st.best is None:
         click.echo("No complete runs yet: run `recipeopt suggest`, then `recipeopt record`.")
     else:
         import pandas as pd
@@ -336,7 +347,7 @@ def simulate() -> None:
     show_default=True,
     help="Family seed: picks the recipes.",
 )
-@click.option("--family", type=click.Choice(["etch"]), default="etch", show_default=True)
+@click.option("--family", type=click.Choice(["etch", "dep"]), default="etch", show_default=True)
 @click.option(
     "--out", "-o", type=click.Path(file_okay=False), required=True, help="Folder for the CSVs."
 )

@@ -50,12 +50,15 @@ class LinearConstraint:
     text: str
 
 
-def parse_constraint(text: str, names: Sequence[str]) -> LinearConstraint:
+def parse_constraint(
+    text: str, names: Sequence[str], *, kind: str = "parameter"
+) -> LinearConstraint:
     """Parse one linear (in)equality over ``names``.
 
     Args:
         text: The constraint, e.g. ``"cf4_flow + o2_flow <= 250"``.
-        names: The parameter names that may appear.
+        names: The names that may appear.
+        kind: What the names are (``parameter`` or ``metric``), for messages.
 
     Returns:
         The parsed constraint, with every term moved to the left-hand side.
@@ -79,25 +82,27 @@ def parse_constraint(text: str, names: Sequence[str]) -> LinearConstraint:
     if op is None:
         raise ConstraintSyntaxError(f"{text!r} uses an unsupported comparison; use <=, >= or ==")
     known = set(names)
-    left_terms, left_const = _linear(node.left, text, known)
-    right_terms, right_const = _linear(node.comparators[0], text, known)
+    left_terms, left_const = _linear(node.left, text, known, kind)
+    right_terms, right_const = _linear(node.comparators[0], text, known, kind)
     coefficients = dict(left_terms)
     for name, coef in right_terms.items():
         coefficients[name] = coefficients.get(name, 0.0) - coef
     coefficients = {k: v for k, v in coefficients.items() if v != 0.0}
     if not coefficients:
-        raise ConstraintSyntaxError(f"{text!r} names no parameter; remove it or add one")
+        raise ConstraintSyntaxError(f"{text!r} names no {kind}; remove it or add one")
     ordered = {name: coefficients[name] for name in names if name in coefficients}
     return LinearConstraint(ordered, op, right_const - left_const, text)
 
 
-def _linear(node: ast.expr, text: str, known: set[str]) -> tuple[dict[str, float], float]:
+def _linear(
+    node: ast.expr, text: str, known: set[str], kind: str
+) -> tuple[dict[str, float], float]:
     """Reduce an expression to ``(coefficients, constant)`` or raise."""
     if isinstance(node, ast.Name):
         if node.id not in known:
             close = difflib.get_close_matches(node.id, sorted(known), n=1)
-            hint = f"did you mean {close[0]!r}?" if close else "use a parameter name"
-            raise ConstraintSyntaxError(f"{text!r} names unknown parameter {node.id!r}; {hint}")
+            hint = f"did you mean {close[0]!r}?" if close else f"use a {kind} name"
+            raise ConstraintSyntaxError(f"{text!r} names unknown {kind} {node.id!r}; {hint}")
         return {node.id: 1.0}, 0.0
     if (
         isinstance(node, ast.Constant)
@@ -106,12 +111,12 @@ def _linear(node: ast.expr, text: str, known: set[str]) -> tuple[dict[str, float
     ):
         return {}, float(node.value)
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.UAdd):
-        terms, const = _linear(node.operand, text, known)
+        terms, const = _linear(node.operand, text, known, kind)
         sign = -1.0 if isinstance(node.op, ast.USub) else 1.0
         return {k: sign * v for k, v in terms.items()}, sign * const
     if isinstance(node, ast.BinOp):
-        lt, lc = _linear(node.left, text, known)
-        rt, rc = _linear(node.right, text, known)
+        lt, lc = _linear(node.left, text, known, kind)
+        rt, rc = _linear(node.right, text, known, kind)
         if isinstance(node.op, ast.Add | ast.Sub):
             sign = 1.0 if isinstance(node.op, ast.Add) else -1.0
             terms = dict(lt)

@@ -1,14 +1,17 @@
-"""Space-filling designs that respect steps, fixed values and linear constraints.
+"""Space-filling and random designs that respect steps, choices, fixed values and constraints.
 
-The initial design is a scrambled Sobol sequence on the unit cube, decoded and
-snapped to the step grid. Points that break a constraint, or repeat a recipe
-that is already in the campaign, are skipped, so successive calls with the
-same seed continue the same sequence instead of repeating it. When the
+The initial design is a scrambled Sobol sequence, decoded and snapped to the
+step grid (categorical choices equally likely). Points that break a
+constraint, or repeat a recipe that is already in the campaign, are skipped,
+so successive calls with the same seed continue the same sequence instead of
+repeating it. Random search draws i.i.d. uniform points the same way. When the
 constraints leave too little of the box for rejection to work, BoTorch's
 polytope sampler fills the rest.
 """
 
 from __future__ import annotations
+
+from typing import Literal
 
 import numpy as np
 import torch
@@ -17,30 +20,62 @@ from botorch.utils.sampling import get_polytope_samples
 from recipeopt.exceptions import NotEnoughPointsLeftError
 from recipeopt.space import Space, same_recipe
 
-#: Sobol points drawn per attempt; rejection sampling keeps the feasible, new ones.
+#: Points drawn per attempt; rejection sampling keeps the feasible, new ones.
 POOL_SIZE = 4096
+Kind = Literal["sobol", "random"]
+
+
+def draw_box(
+    space: Space, n: int, *, seed: int, bounds: np.ndarray | None = None, kind: Kind = "sobol"
+) -> np.ndarray:
+    """Return ``n`` unsnapped cube points spread over a box (Sobol or uniform random).
+
+    Numeric coordinates fill ``bounds``; a categorical coordinate takes each
+    choice with equal probability, unless its bounds pin it.
+    """
+    lower, upper = (np.zeros(space.dim), np.ones(space.dim)) if bounds is None else bounds
+    if kind == "sobol":
+        U = (
+            torch.quasirandom.SobolEngine(space.dim, scramble=True, seed=seed)
+            .draw(n, dtype=torch.float64)
+            .numpy()
+        )
+    else:
+        U = np.random.default_rng(seed).random((n, space.dim))
+    X = lower + U * (upper - lower)
+    choices = space.uniform_to_cube(U)
+    for j in space.categorical:
+        if upper[j] > lower[j]:
+            X[:, j] = choices[:, j]
+    return X
 
 
 def new_feasible_points(
-    space: Space, q: int, *, seed: int, exclude: np.ndarray, bounds: np.ndarray | None = None
+    space: Space,
+    q: int,
+    *,
+    seed: int,
+    exclude: np.ndarray,
+    bounds: np.ndarray | None = None,
+    kind: Kind = "sobol",
 ) -> np.ndarray:
-    """Return up to ``q`` distinct feasible recipes (process units) not in ``exclude``.
+    """Return up to ``q`` distinct feasible recipes (process values) not in ``exclude``.
 
     Args:
         space: The parameter space.
         q: How many recipes are wanted.
-        seed: Seeds the Sobol scrambling (and the polytope sampler).
+        seed: Seeds the draws (and the polytope sampler).
         exclude: ``k x d`` unit-cube points already used.
         bounds: Optional ``2 x d`` sub-box of the unit cube to draw from.
+        kind: ``sobol`` (space-filling) or ``random`` (i.i.d. uniform).
 
     Returns:
-        ``r x d`` process values, ``r <= q``, in sequence order.
+        ``r x d`` process values, ``r <= q``, in draw order.
     """
-    lower, upper = (np.zeros(space.dim), np.ones(space.dim)) if bounds is None else bounds
-    engine = torch.quasirandom.SobolEngine(space.dim, scramble=True, seed=seed)
-    raw = lower + engine.draw(POOL_SIZE, dtype=torch.float64).numpy() * (upper - lower)
+    raw = draw_box(space, POOL_SIZE, seed=seed, bounds=bounds, kind=kind)
     chosen = _take_new(space, space.from_cube(raw), q, exclude)
     if len(chosen) < q and space.constraints:
+        lower, upper = (np.zeros(space.dim), np.ones(space.dim)) if bounds is None else bounds
         samples = _polytope_samples(space, POOL_SIZE, seed=seed, lower=lower, upper=upper)
         more = _take_new(
             space,
@@ -52,6 +87,29 @@ def new_feasible_points(
     return chosen
 
 
+def sample_feasible(space: Space, n: int, *, seed: int) -> np.ndarray:
+    """Return up to ``n`` random unsnapped cube points that meet the constraints and fixed values.
+
+    Uniform rejection sampling; with equality constraints (a set of measure
+    zero), BoTorch's hit-and-run polytope sampler instead. Categorical choices
+    are uniform either way.
+    """
+    if any(c.op == "==" for c in space.constraints):
+        X = space.to_cube(
+            _polytope_samples(
+                space, n, seed=seed, lower=np.zeros(space.dim), upper=np.ones(space.dim)
+            )
+        )
+        U = np.random.default_rng(seed).random((n, space.dim))
+        for j in space.categorical:
+            X[:, j] = space.uniform_to_cube(U)[:, j]
+    else:
+        X = draw_box(space, n, seed=seed, kind="random")
+    for j, u in space.fixed_cube().items():
+        X[:, j] = u
+    return X[space.feasible(space.from_cube(X, snap=False))]
+
+
 def feasible_cube_points(
     space: Space, n: int, *, seed: int, bounds: np.ndarray
 ) -> np.ndarray | None:
@@ -59,21 +117,21 @@ def feasible_cube_points(
 
     Rejection sampling: None when fewer than ``n`` of ``8 n`` Sobol points are feasible.
     """
-    lower, upper = bounds
-    engine = torch.quasirandom.SobolEngine(space.dim, scramble=True, seed=seed)
     draws = 8 * n if space.constraints else n
-    X = lower + engine.draw(draws, dtype=torch.float64).numpy() * (upper - lower)
+    X = draw_box(space, draws, seed=seed, bounds=bounds)
     X = X[space.feasible(space.from_cube(X, snap=False))]
     return X[:n] if len(X) >= n else None
 
 
-def initial_design(space: Space, q: int, *, seed: int, exclude: np.ndarray) -> np.ndarray:
-    """Return ``q`` feasible recipes of a scrambled-Sobol design, skipping used ones.
+def initial_design(
+    space: Space, q: int, *, seed: int, exclude: np.ndarray, kind: Kind = "sobol"
+) -> np.ndarray:
+    """Return ``q`` feasible new recipes of a scrambled-Sobol (or random) design.
 
     Raises:
         NotEnoughPointsLeftError: If the space has fewer than ``q`` new feasible recipes.
     """
-    chosen = new_feasible_points(space, q, seed=seed, exclude=exclude)
+    chosen = new_feasible_points(space, q, seed=seed, exclude=exclude, kind=kind)
     if len(chosen) < q:
         raise NotEnoughPointsLeftError(
             f"only {len(chosen)} new recipes satisfy the bounds, steps, fixed values and "
@@ -101,14 +159,13 @@ def _take_new(space: Space, values: np.ndarray, q: int, exclude: np.ndarray) -> 
 def _polytope_samples(
     space: Space, n: int, *, seed: int, lower: np.ndarray, upper: np.ndarray
 ) -> np.ndarray:
-    """Draw ``n`` process-unit points uniformly from the constrained box (hit-and-run)."""
+    """Draw ``n`` process-value points uniformly from the constrained box (hit-and-run)."""
     from recipeopt.acquisition import botorch_constraints
 
     inequality, equality = botorch_constraints(space)
-    bounds = torch.as_tensor(np.stack([lower, upper]))
     X = get_polytope_samples(
         n=n,
-        bounds=bounds,
+        bounds=torch.as_tensor(np.stack([lower, upper])),
         inequality_constraints=inequality or None,
         equality_constraints=equality or None,
         seed=seed,

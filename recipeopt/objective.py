@@ -7,6 +7,11 @@ these ``Y`` (one output per metric); the weighted objective
 ``sum_i w_i * y_i`` with weights normalized to sum to 1 is applied inside the
 acquisition, so changing weights needs no retraining.
 
+Outcome constraints (``defects <= 0.5``) are linear in the metrics, so on ``Y``
+each one is ``g(Y) = Y @ a + b <= 0``, scaled so that ``a`` has unit length.
+BoTorch's constrained acquisitions take ``g`` as a callable on posterior
+samples; the same ``(a, b)`` give each recipe's probability of feasibility.
+
 Example:
     >>> obj = Objective.from_spec(spec)  # doctest: +SKIP
     >>> Y = obj.normalize(df[obj.names].to_numpy())  # doctest: +SKIP
@@ -15,31 +20,51 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from recipeopt.constraints import LinearConstraint
 from recipeopt.spec import CampaignSpec, Metric
 
 if TYPE_CHECKING:
     from botorch.acquisition.objective import LinearMCObjective
+    from torch import Tensor
 
 
 class Objective:
     """Metric normalization and the weighted objective of a campaign."""
 
-    def __init__(self, metrics: list[Metric]) -> None:
+    def __init__(
+        self, metrics: list[Metric], constraints: list[LinearConstraint] | None = None
+    ) -> None:
         self.metrics = list(metrics)
+        self.constraints = list(constraints or [])
         self.names = [m.name for m in self.metrics]
         self.worst = np.array([m.range[0] for m in self.metrics], dtype=float)
         self.best = np.array([m.range[1] for m in self.metrics], dtype=float)
         raw = np.array([m.weight for m in self.metrics], dtype=float)
         self.weights = raw / raw.sum()
+        self.constraint_matrix, self.constraint_offset = self._normalized_constraints()
+
+    def _normalized_constraints(self) -> tuple[np.ndarray, np.ndarray]:
+        """Return ``(A, b)`` with ``Y @ A.T + b <= 0`` for recipes that meet every constraint."""
+        rows, offsets = [], []
+        width = self.best - self.worst
+        for c in self.constraints:
+            a = np.array([c.coefficients.get(n, 0.0) for n in self.names])
+            sign = 1.0 if c.op == "<=" else -1.0
+            row, offset = sign * a * width, sign * (float(a @ self.worst) - c.rhs)
+            scale = float(np.linalg.norm(row))
+            rows.append(row / scale)
+            offsets.append(offset / scale)
+        return np.array(rows).reshape(-1, self.num_metrics), np.array(offsets)
 
     @classmethod
     def from_spec(cls, spec: CampaignSpec) -> Objective:
         """Build the objective of a validated campaign spec."""
-        return cls(spec.objective.metrics)
+        return cls(spec.objective.metrics, spec.objective.outcome_constraints())
 
     @property
     def num_metrics(self) -> int:
@@ -66,9 +91,33 @@ class Objective:
         """Return the weighted objective of ``n x m`` metric values in units, shape ``n``."""
         return self.score(self.normalize(values))
 
+    def feasible(self, values: np.ndarray) -> np.ndarray:
+        """Return which rows of ``n x m`` metric values (units) meet every outcome constraint."""
+        Y = self.normalize(values)
+        return np.all(Y @ self.constraint_matrix.T + self.constraint_offset <= 1e-9, axis=-1)
+
+    def outcome_callables(self) -> list[Callable[[Tensor], Tensor]]:
+        """Return one callable per outcome constraint, ``... x m -> ...``, feasible at ``<= 0``."""
+        return [
+            _LinearOutcome(a, float(b))
+            for a, b in zip(self.constraint_matrix, self.constraint_offset, strict=True)
+        ]
+
     def mc_objective(self) -> LinearMCObjective:
         """Return the weighted objective as a BoTorch MC objective over normalized outputs."""
         import torch
         from botorch.acquisition.objective import LinearMCObjective
 
         return LinearMCObjective(weights=torch.as_tensor(self.weights, dtype=torch.float64))
+
+
+class _LinearOutcome:
+    """``g(Z) = Z @ a + b`` on posterior samples, the form BoTorch's ``constraints=`` takes."""
+
+    def __init__(self, a: np.ndarray, b: float) -> None:
+        self.a, self.b = a, b
+
+    def __call__(self, Z: Tensor) -> Tensor:
+        import torch
+
+        return Z @ torch.as_tensor(self.a).to(Z) + self.b

@@ -70,6 +70,7 @@ def parse_results(
     metrics: Sequence[str],
     runs: pd.DataFrame,
     replace: bool = False,
+    columns: Sequence[str] | None = None,
 ) -> ParsedResults:
     """Check every row of a results table and turn it into store updates.
 
@@ -80,6 +81,7 @@ def parse_results(
         metrics: Metric names.
         runs: The campaign's runs (as from ``Store.frame``).
         replace: Allow overwriting results of runs that are already recorded.
+        columns: Every column the file may have (default: the export columns).
 
     Returns:
         The updates, off-plan runs and skipped (still pending) run ids.
@@ -88,7 +90,7 @@ def parse_results(
         ResultsFileError: At the first bad column or cell.
     """
     params = space.names
-    allowed = set(export_columns(params, metrics))
+    allowed = set(columns or export_columns(params, metrics))
     for column in frame.columns:
         if column not in allowed:
             close = difflib.get_close_matches(column, sorted(allowed), n=1)
@@ -135,9 +137,7 @@ def parse_results(
                     f"{where}, column {missing[0]}: missing value on a complete run; "
                     "fill it in or set status=failed"
                 )
-        cells = {p: _number(row[p], where, p) for p in params if p in row}
-        setpoints = {p: v for p, v in cells.items() if v is not None}
-        _check_bounds(setpoints, space, where)
+        setpoints = _setpoints(row, space, where)
         if run_id:
             if run_id in seen:
                 raise ResultsFileError(
@@ -190,11 +190,29 @@ def _number(cell: object, where: str, column: str) -> float | None:
     return value
 
 
-def _check_bounds(setpoints: dict[str, float], space: Space, where: str) -> None:
-    for name, value in setpoints.items():
-        low, high = space.lower[space.index[name]], space.upper[space.index[name]]
+def _setpoints(row: dict, space: Space, where: str) -> dict[str, float | str]:
+    """Parse the parameter cells of a row: numbers within bounds, labels among the choices."""
+    setpoints: dict[str, float | str] = {}
+    for name in space.names:
+        if name not in row or not str(row[name]).strip():
+            continue
+        j = space.index[name]
+        if j in space.categorical:
+            label = str(row[name]).strip()
+            if label not in space.categorical[j]:
+                raise ResultsFileError(
+                    f"{where}, column {name}: {label!r} is not one of "
+                    f"{', '.join(space.categorical[j])}"
+                )
+            setpoints[name] = label
+            continue
+        value = _number(row[name], where, name)
+        low, high = space.lower[j], space.upper[j]
         tol = 1e-9 * max(1.0, high - low)
-        if not low - tol <= value <= high + tol:
+        if value is not None and not low - tol <= value <= high + tol:
             raise ResultsFileError(
                 f"{where}, column {name}: {value:g} is outside the bounds [{low:g}, {high:g}]"
             )
+        if value is not None:
+            setpoints[name] = value
+    return setpoints

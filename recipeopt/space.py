@@ -7,6 +7,11 @@ one maps ``log(low) -> 0`` and ``log(high) -> 1``. Decoding snaps every value to
 the parameter's step grid ``low + k * step`` and to its fixed value, so what
 leaves this module is a setpoint the tool accepts.
 
+A categorical parameter is held, in process values, as the position ``c`` of
+its choice (so recipe arrays stay numeric), and sits on the cube at
+``c / (k - 1)`` for ``k`` choices; :meth:`Space.frame` turns codes back into
+labels.
+
 This module and :mod:`recipeopt.objective` are the only places that translate
 between the two vocabularies.
 
@@ -27,7 +32,13 @@ from pydantic import ValidationError
 
 from recipeopt.constraints import LinearConstraint
 from recipeopt.exceptions import SpecError
-from recipeopt.spec import CampaignSpec, NumericParameter, format_validation_error
+from recipeopt.spec import (
+    CampaignSpec,
+    CategoricalParameter,
+    NumericParameter,
+    Parameter,
+    format_validation_error,
+)
 
 #: Two recipes closer than this in every cube coordinate are the same recipe.
 SAME_RECIPE_ATOL = 1e-6
@@ -48,7 +59,7 @@ class Space:
 
     def __init__(
         self,
-        parameters: Sequence[NumericParameter],
+        parameters: Sequence[Parameter],
         constraints: Sequence[LinearConstraint] = (),
     ) -> None:
         self.parameters = tuple(parameters)
@@ -61,7 +72,19 @@ class Space:
         self.step = np.array(
             [np.nan if p.resolution is None else p.resolution for p in self.parameters], dtype=float
         )
-        self.fixed = {p.name: float(p.fixed) for p in self.parameters if p.fixed is not None}
+        #: Choices of each categorical parameter, by index.
+        self.categorical = {
+            j: list(p.choices)
+            for j, p in enumerate(self.parameters)
+            if isinstance(p, CategoricalParameter)
+        }
+        self.fixed = {
+            p.name: float(
+                p.choices.index(p.fixed) if isinstance(p, CategoricalParameter) else p.fixed
+            )
+            for p in self.parameters
+            if p.fixed is not None
+        }
 
     @classmethod
     def from_spec(cls, spec: CampaignSpec) -> Space:
@@ -73,11 +96,16 @@ class Space:
         """Number of parameters, ``d``."""
         return len(self.parameters)
 
-    def with_fixed(self, fixed: Mapping[str, float]) -> Space:
+    def with_fixed(self, fixed: Mapping[str, float | str]) -> Space:
         """Return a copy with extra parameters pinned (e.g. ``suggest --fix``).
 
+        Args:
+            fixed: Values in process units, or labels for categorical parameters
+                (numbers may come as text, as from the command line).
+
         Raises:
-            SpecError: If a name is unknown or a value is outside its bounds or steps.
+            SpecError: If a name is unknown or a value is outside its bounds,
+                steps or choices.
         """
         params = list(self.parameters)
         for name, value in fixed.items():
@@ -86,31 +114,70 @@ class Space:
                     f"--fix {name}: unknown parameter; choose one of {', '.join(self.names)}"
                 )
             p = params[self.index[name]]
+            if isinstance(p, NumericParameter):
+                try:
+                    value = float(value)
+                except ValueError:
+                    raise SpecError(f"--fix {name}={value}: not a number") from None
             try:
-                params[self.index[name]] = NumericParameter.model_validate(
+                params[self.index[name]] = type(p).model_validate(
                     {**p.model_dump(), "fixed": value}
                 )
             except ValidationError as err:
+                shown = f"{value:g}" if isinstance(value, float) else value
                 raise SpecError(
-                    f"--fix {name}={value:g}: {format_validation_error(err, {})}"
+                    f"--fix {name}={shown}: {format_validation_error(err, {})}"
                 ) from None
         return Space(params, self.constraints)
 
     # -- encode / decode -------------------------------------------------
 
     def values(self, frame: pd.DataFrame) -> np.ndarray:
-        """Return the ``n x d`` setpoints of ``frame``'s parameter columns, in spec order."""
-        return frame[self.names].to_numpy(dtype=float)
+        """Return the ``n x d`` setpoints of ``frame``'s parameter columns, in spec order.
+
+        Categorical labels become choice codes; a label that is not a choice becomes NaN.
+        """
+        columns = frame[self.names].copy()
+        for j, choices in self.categorical.items():
+            name = self.names[j]
+            columns[name] = columns[name].map({c: float(i) for i, c in enumerate(choices)})
+        return columns.to_numpy(dtype=float)
 
     def frame(self, values: np.ndarray) -> pd.DataFrame:
-        """Return ``values`` (``n x d``, process units) as a DataFrame with parameter columns."""
-        return pd.DataFrame(np.atleast_2d(values), columns=self.names)
+        """Return ``values`` (``n x d``, process units) as a DataFrame with parameter columns.
+
+        Choice codes of categorical parameters become their labels.
+        """
+        frame = pd.DataFrame(np.atleast_2d(values), columns=self.names)
+        for j, choices in self.categorical.items():
+            codes = frame[self.names[j]].round().astype(int)
+            frame[self.names[j]] = [choices[c] for c in codes]
+        return frame
+
+    def records(self, values: np.ndarray) -> list[dict[str, float | str]]:
+        """Return each row of ``values`` as ``{name: value}``: floats, and labels for choices."""
+        return [
+            {k: (v if isinstance(v, str) else float(v)) for k, v in row.items()}
+            for row in self.frame(values).to_dict("records")
+        ]
+
+    def uniform_to_cube(self, U: np.ndarray) -> np.ndarray:
+        """Map uniform draws on ``[0, 1]^d`` to cube points with every choice equally likely.
+
+        Rounding ``u * (k - 1)`` would give the first and last choice half the
+        weight of the others; ``floor(u * k)`` does not.
+        """
+        X = np.array(U, dtype=float, copy=True)
+        for j, choices in self.categorical.items():
+            k = len(choices)
+            X[:, j] = np.minimum(np.floor(X[:, j] * k), k - 1) / max(k - 1, 1)
+        return X
 
     def to_cube(self, values: np.ndarray) -> np.ndarray:
         """Map ``n x d`` process values to the unit cube."""
         values = np.atleast_2d(np.asarray(values, dtype=float))
         lo, hi = self.lower, self.upper
-        out = (values - lo) / (hi - lo)
+        out = (values - lo) / np.where(hi > lo, hi - lo, 1.0)  # a one-choice categorical sits at 0
         if self.log.any():
             logged = np.log(values[:, self.log]) - np.log(lo[self.log])
             out[:, self.log] = logged / (np.log(hi[self.log]) - np.log(lo[self.log]))
@@ -205,12 +272,14 @@ class Space:
         return ok
 
     def snap_feasible(self, raw: np.ndarray) -> np.ndarray:
-        """Snap feasible continuous values to steps, keeping inequality constraints true.
+        """Snap feasible continuous values to steps, keeping the constraints true.
 
         Rounding to the nearest step can push a recipe just over a constraint. For
         each violated ``<=`` (``>=``) constraint, the parameters in it are rounded
         in the direction that lowers (raises) its left-hand side instead; since the
-        unrounded recipe satisfied it, the rounded one does too.
+        unrounded recipe satisfied it, the rounded one does too. A violated
+        equality is then closed by solving it for one of its free parameters
+        (see :meth:`_close_equalities`).
 
         Args:
             raw: ``n x d`` unrounded process values, feasible up to optimizer tolerance.
@@ -231,7 +300,49 @@ class Space:
             for name, coef in c.coefficients.items():
                 direction[bad, self.index[name]] = -np.sign(sign * coef)
         snapped[bad] = self.snap(raw[bad], direction=direction[bad])
-        return snapped
+        return self._close_equalities(snapped)
+
+    def _close_equalities(self, values: np.ndarray) -> np.ndarray:
+        """Solve each violated equality for one free parameter in it, and re-snap.
+
+        Parameters are tried finest step first (unstepped ones first of all); the
+        first that lands on its grid, inside its bounds, with the equality met,
+        is kept. Rows where none works stay violated.
+        """
+        values = values.copy()
+        for c in self.constraints:
+            if c.op != "==":
+                continue
+            names = [n for n in c.coefficients if n not in self.fixed]
+            names.sort(
+                key=lambda n: np.nan_to_num(
+                    self.step[self.index[n]] * abs(c.coefficients[n]), nan=-1.0
+                )
+            )
+            for i in np.flatnonzero(~self.feasible(values)):
+                for name in names:
+                    j = self.index[name]
+                    trial = values[i].copy()
+                    others = sum(
+                        coef * trial[self.index[n]]
+                        for n, coef in c.coefficients.items()
+                        if n != name
+                    )
+                    trial[j] = (c.rhs - others) / c.coefficients[name]
+                    if not self.in_bounds(trial).all():
+                        continue
+                    trial = self.snap(trial)[0]
+                    if self.feasible(trial).all():
+                        values[i] = trial
+                        break
+        return values
+
+    def broken_constraints(self, values: np.ndarray) -> list[LinearConstraint]:
+        """Return the constraints that some row of ``values`` violates."""
+        values = np.atleast_2d(values)
+        return [
+            c for c in self.constraints if not Space(self.parameters, [c]).feasible(values).all()
+        ]
 
     def in_bounds(self, values: np.ndarray) -> np.ndarray:
         """Return an ``n x d`` mask of values inside their bounds."""

@@ -19,7 +19,7 @@ import math
 import re
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
@@ -137,7 +137,69 @@ class NumericParameter(_Record):
         return self.step
 
 
-Parameter = NumericParameter
+class CategoricalParameter(_Record):
+    """A choice among labels: a gas chemistry, a chamber, a chuck type.
+
+    Attributes:
+        name: Identifier used in tables and results files.
+        type: ``"categorical"``.
+        choices: The labels, in a fixed order; results files use them verbatim.
+        fixed: Pin the parameter to one label.
+
+    Inside, a choice is coded by its position ``c`` in ``choices`` and sits on
+    the unit cube at ``c / (len(choices) - 1)``.
+    """
+
+    name: str = Field(pattern=_NAME)
+    unit: str = ""
+    type: Literal["categorical"] = "categorical"
+    choices: list[str] = Field(min_length=1)
+    fixed: str | None = None
+    description: str = ""
+
+    @field_validator("choices", mode="before")
+    @classmethod
+    def _labels_are_text(cls, choices: Any) -> Any:
+        if isinstance(choices, list):
+            return [
+                str(c) if isinstance(c, int | float) and not isinstance(c, bool) else c
+                for c in choices
+            ]
+        return choices
+
+    @field_validator("choices")
+    @classmethod
+    def _choices_unique(cls, choices: list[str]) -> list[str]:
+        if any(not c.strip() for c in choices):
+            raise ValueError("choices: a choice is empty; give every choice a label")
+        duplicates = sorted({c for c in choices if choices.count(c) > 1})
+        if duplicates:
+            raise ValueError(f"choices: {duplicates[0]!r} is listed twice; list each choice once")
+        return choices
+
+    @model_validator(mode="after")
+    def _fixed_is_a_choice(self) -> CategoricalParameter:
+        if self.fixed is not None and self.fixed not in self.choices:
+            raise ValueError(f"fixed: {self.fixed!r} is not one of the choices {self.choices}")
+        return self
+
+    @property
+    def bounds(self) -> tuple[float, float]:
+        """Range of the choice code, ``(0, len(choices) - 1)``."""
+        return (0.0, float(len(self.choices) - 1))
+
+    @property
+    def resolution(self) -> float:
+        """Codes are whole numbers."""
+        return 1.0
+
+    @property
+    def scale(self) -> str:
+        """Codes are spaced linearly on the cube."""
+        return "linear"
+
+
+Parameter = Annotated[NumericParameter | CategoricalParameter, Field(discriminator="type")]
 
 
 class Metric(_Record):
@@ -180,9 +242,16 @@ class Metric(_Record):
 
 
 class Objective(_Record):
-    """The weighted objective: each metric normalized by its range, then weighted."""
+    """The weighted objective: each metric normalized by its range, then weighted.
+
+    Attributes:
+        metrics: The metrics and their weights.
+        constraints: Outcome constraints a recipe must meet to count, written
+            over metric names in their units, e.g. ``"defects <= 0.5"``.
+    """
 
     metrics: list[Metric] = Field(min_length=1)
+    constraints: list[str] = Field(default_factory=list)
 
     @field_validator("metrics", mode="before")
     @classmethod
@@ -210,6 +279,26 @@ class Objective(_Record):
         if not any(m.weight > 0 for m in metrics):
             raise ValueError("every weight is zero; give at least one metric a positive weight")
         return metrics
+
+    @model_validator(mode="after")
+    def _outcome_constraints_valid(self) -> Objective:
+        for i, text in enumerate(self.constraints):
+            try:
+                constraint = parse_constraint(text, [m.name for m in self.metrics], kind="metric")
+            except RecipeoptError as err:
+                raise ValueError(f"constraints[{i}]: {err}") from None
+            if constraint.op == "==":
+                raise ValueError(
+                    f"constraints[{i}]: {text!r} is an equality; outcome constraints use <= or >="
+                )
+        return self
+
+    def outcome_constraints(self) -> list[LinearConstraint]:
+        """Return the parsed outcome constraints, in spec order."""
+        return [
+            parse_constraint(text, [m.name for m in self.metrics], kind="metric")
+            for text in self.constraints
+        ]
 
 
 def _default_objective() -> Objective:
@@ -256,7 +345,9 @@ class CampaignSpec(_Record):
     def _default_type(cls, parameters: Any) -> Any:
         if isinstance(parameters, list):
             return [
-                {"type": "continuous", **p} if isinstance(p, dict) and "type" not in p else p
+                {"type": "categorical" if "choices" in p else "continuous", **p}
+                if isinstance(p, dict) and "type" not in p
+                else p
                 for p in parameters
             ]
         return parameters
@@ -294,6 +385,14 @@ class CampaignSpec(_Record):
                 constraint = parse_constraint(text, names)
             except RecipeoptError as err:
                 raise ValueError(f"constraints[{i}]: {err}") from None
+            labels = [
+                n for n in constraint.coefficients if isinstance(by_name[n], CategoricalParameter)
+            ]
+            if labels:
+                raise ValueError(
+                    f"constraints[{i}]: {text!r} uses categorical parameter {labels[0]!r}; "
+                    "linear constraints need numeric parameters"
+                )
             logged = [n for n in constraint.coefficients if by_name[n].scale == "log"]
             if logged:
                 raise ValueError(
@@ -347,7 +446,10 @@ def _check_feasible(spec: CampaignSpec) -> None:
         else:
             a_eq.append(row)
             b_eq.append(c.rhs)
-    bounds = [(p.fixed, p.fixed) if p.fixed is not None else p.bounds for p in spec.parameters]
+    bounds = [
+        (p.fixed, p.fixed) if isinstance(p, NumericParameter) and p.fixed is not None else p.bounds
+        for p in spec.parameters
+    ]
     result = linprog(
         [0.0] * len(names),
         A_ub=a_ub or None,
@@ -364,11 +466,13 @@ def _check_feasible(spec: CampaignSpec) -> None:
         )
 
 
-def load_spec(path: str | Path) -> CampaignSpec:
+def load_spec(path: str | Path, *, check_history: bool = True) -> CampaignSpec:
     """Read and validate a campaign YAML file.
 
     Args:
         path: The campaign file.
+        check_history: Require every ``history:`` pattern to match a file
+            (off only while generating that history).
 
     Returns:
         The validated, frozen spec.
@@ -392,22 +496,25 @@ def load_spec(path: str | Path) -> CampaignSpec:
         raise SpecError(f"{path}: YAML syntax error at {where}{problem}; fix the YAML") from None
     if not isinstance(data, dict):
         raise SpecError(f"{path}: the campaign must be a YAML mapping with name, parameters, ...")
-    return spec_from_dict(data, source=path)
+    return spec_from_dict(data, source=path, check_history=check_history)
 
 
-def spec_from_dict(data: dict[str, Any], *, source: str | Path = "<campaign>") -> CampaignSpec:
+def spec_from_dict(
+    data: dict[str, Any], *, source: str | Path = "<campaign>", check_history: bool = True
+) -> CampaignSpec:
     """Validate a campaign given as a dict (as read from YAML).
 
     Args:
         data: The campaign mapping.
         source: The file it came from; names the file in errors and anchors
             relative history paths.
+        check_history: Require every ``history:`` pattern to match a file.
 
     Raises:
         SpecError: With a one-line message naming the file, field and fix.
     """
     source = Path(source)
-    context = {"base_dir": source.parent if source.suffix else None}
+    context = {"base_dir": source.parent if source.suffix and check_history else None}
     try:
         return CampaignSpec.model_validate(data, context=context)
     except ValidationError as err:

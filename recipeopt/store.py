@@ -73,7 +73,7 @@ class RunRow(_Base):
 class NewRun:
     """A run to insert: a suggestion (pending) or an off-plan run (complete/failed)."""
 
-    params: dict[str, float]
+    params: dict[str, float | str]
     method: str
     status: str = "pending"
     metrics: dict[str, float] | None = None
@@ -90,7 +90,7 @@ class RunUpdate:
     run_id: str
     status: str
     metrics: dict[str, float] | None
-    params: dict[str, float] | None = None
+    params: dict[str, float | str] | None = None
     note: str | None = None
 
 
@@ -253,20 +253,32 @@ class Store:
         return summary
 
     def frame(
-        self, campaign: str, parameters: Sequence[str], metrics: Sequence[str]
+        self,
+        campaign: str,
+        parameters: Sequence[str],
+        metrics: Sequence[str],
+        predictions: Sequence[str] = ("objective",),
     ) -> pd.DataFrame:
         """Return every run of ``campaign`` as a flat table, oldest first.
 
         Columns: ``run_id, batch_id, status``, the parameters, the metrics,
         ``pred_<metric>`` and ``pred_<metric>_std`` for each metric and the
-        objective, then ``method, model, seed, created_at, recorded_at, note``.
+        objective (and other ``predictions``), then ``method, model, seed,
+        created_at, recorded_at, note``.
         """
-        return runs_frame(self.rows(campaign), parameters, metrics)
+        return runs_frame(self.rows(campaign), parameters, metrics, predictions)
 
 
-def export_columns(parameters: Sequence[str], metrics: Sequence[str]) -> list[str]:
-    """Return the column order of exported runs."""
-    predicted = [c for m in [*metrics, "objective"] for c in (f"pred_{m}", f"pred_{m}_std")]
+def export_columns(
+    parameters: Sequence[str], metrics: Sequence[str], predictions: Sequence[str] = ("objective",)
+) -> list[str]:
+    """Return the column order of exported runs.
+
+    ``predictions`` names what else was predicted at suggestion time besides
+    the metrics: the objective, and the probability of feasibility when the
+    campaign has outcome constraints.
+    """
+    predicted = [c for m in [*metrics, *predictions] for c in (f"pred_{m}", f"pred_{m}_std")]
     return [
         "run_id",
         "batch_id",
@@ -284,7 +296,10 @@ def export_columns(parameters: Sequence[str], metrics: Sequence[str]) -> list[st
 
 
 def runs_frame(
-    rows: Sequence[RunRow], parameters: Sequence[str], metrics: Sequence[str]
+    rows: Sequence[RunRow],
+    parameters: Sequence[str],
+    metrics: Sequence[str],
+    predictions: Sequence[str] = ("objective",),
 ) -> pd.DataFrame:
     """Flatten stored runs into a table with :func:`export_columns`."""
     records = []
@@ -303,10 +318,10 @@ def runs_frame(
             note=r.note or "",
         )
         records.append(rec)
-    columns = export_columns(parameters, metrics)
+    columns = export_columns(parameters, metrics, predictions)
     frame = pd.DataFrame.from_records(records, columns=columns)
-    numeric = [*parameters, *metrics, *[c for c in columns if c.startswith("pred_")]]
-    frame[numeric] = frame[numeric].astype(float)
+    numeric = [*metrics, *[c for c in columns if c.startswith("pred_")]]
+    frame[numeric] = frame[numeric].astype(float)  # parameters are cast by the campaign's space
     return frame
 
 

@@ -43,6 +43,7 @@ class EnsembleConfig:
         members: Number of members ``s``.
         hidden: Hidden-layer width.
         layers: Number of hidden layers.
+        categorical: ``{input index: number of choices}`` of categorical inputs.
         epochs: Full-batch Adam steps.
         lr: Adam learning rate.
         weight_decay: Decoupled weight decay (AdamW).
@@ -52,6 +53,7 @@ class EnsembleConfig:
     members: int = 8
     hidden: int = 64
     layers: int = 2
+    categorical: tuple[tuple[int, int], ...] = ()
     epochs: int = 400
     lr: float = 5e-3
     weight_decay: float = 1e-3
@@ -129,7 +131,9 @@ def train_members(
     Returns:
         The architecture and the trained parameters stacked as ``s x ...``.
     """
-    net = MLP(X.shape[-1], Y.shape[-1], config.hidden, config.layers).to(X)
+    net = MLP(X.shape[-1], Y.shape[-1], config.hidden, config.layers, dict(config.categorical)).to(
+        X
+    )
     params = {k: v.to(X).requires_grad_() for k, v in init_member_params(net, seeds).items()}
     optimizer = torch.optim.AdamW(params.values(), lr=config.lr, weight_decay=config.weight_decay)
     norm = weights / weights.sum(dim=-1, keepdim=True).clamp_min(1e-12)

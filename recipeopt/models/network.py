@@ -21,11 +21,23 @@ class MLP(nn.Module):
         m: Output dimension (metrics).
         hidden: Width of each hidden layer.
         layers: Number of hidden layers.
+        categorical: ``{input index: number of choices}``; those inputs hold
+            ``code / (k - 1)`` and enter the network one-hot.
     """
 
-    def __init__(self, d: int, m: int, hidden: int = 64, layers: int = 2) -> None:
+    def __init__(
+        self,
+        d: int,
+        m: int,
+        hidden: int = 64,
+        layers: int = 2,
+        categorical: dict[int, int] | None = None,
+    ) -> None:
         super().__init__()
-        sizes = [d] + [hidden] * layers
+        self.categorical = dict(sorted((categorical or {}).items()))
+        self.numeric = [j for j in range(d) if j not in self.categorical]
+        width = len(self.numeric) + sum(self.categorical.values())
+        sizes = [width] + [hidden] * layers
         blocks: list[nn.Module] = []
         for a, b in itertools.pairwise(sizes):
             blocks += [nn.Linear(a, b), nn.SiLU()]
@@ -35,7 +47,11 @@ class MLP(nn.Module):
     def forward(self, X: Tensor) -> Tensor:
         """Map ``... x d`` unit-cube inputs to ``... x m`` outputs."""
         # NOTE: centring the cube at 0 keeps SiLU units in their curved range at init.
-        return self.body(2.0 * X - 1.0)
+        features = [2.0 * X[..., self.numeric] - 1.0]
+        for j, k in self.categorical.items():
+            code = (X[..., j] * (k - 1)).round().long().clamp(0, k - 1)
+            features.append(torch.nn.functional.one_hot(code, k).to(X))
+        return self.body(torch.cat(features, dim=-1) if len(features) > 1 else features[0])
 
 
 def init_member_params(net: MLP, seeds: list[int]) -> dict[str, Tensor]:

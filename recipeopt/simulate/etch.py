@@ -56,6 +56,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from recipeopt.simulate.response import add_noise, window
+
 #: The setpoints the family responds to (etch42's parameters).
 PARAMETERS = (
     "source_power",
@@ -207,11 +209,11 @@ class EtchRecipe:
         s = self.state(frame)
         g = {name: frame[name].to_numpy(dtype=float) for name in PARAMETERS}
         depth_err = s["depth"] / self.target_depth - 1.0
-        p_depth = _window(depth_err / self.depth_tol)
+        p_depth = window(depth_err / self.depth_tol)
         d_poly = s["polymer"] - self.polymer_opt
         d_energy = np.log(np.clip(s["energy"], 1.0, None) / self.energy_opt)
         cd_err = d_poly**2 + 0.35 * d_energy**2 + self.tilt * d_poly * d_energy
-        p_cd = _window(np.sqrt(np.clip(cd_err, 0.0, None)) / self.cd_tol)
+        p_cd = window(np.sqrt(np.clip(cd_err, 0.0, None)) / self.cd_tol)
         selectivity = (
             12.0
             * (0.2 + s["polymer"])
@@ -251,19 +253,4 @@ class EtchRecipe:
 
     def measure(self, frame: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
         """Return responses with measurement noise drawn from ``rng``."""
-        out = self.responses(frame)
-        n = len(frame)
-        out["yield"] = np.clip(out["yield"] + rng.normal(0.0, 1.0, n), 0.0, 100.0)
-        out["uniformity"] = np.clip(out["uniformity"] + rng.normal(0.0, 0.3, n), 0.0, 100.0)
-        out["defects"] = out["defects"] * np.exp(rng.normal(0.0, 0.1, n))
-        return out
-
-
-def _window(z: np.ndarray) -> np.ndarray:
-    """Fraction of dies inside a spec at standardized error ``z``: Gaussian core, heavy tails.
-
-    Real wafers have die-to-die spread, so a recipe slightly off target still
-    yields some dies: ``(1 + z^2 / 3)^-2`` matches ``exp(-z^2/2)`` near 0 and
-    decays polynomially, like a Student-t with 3 degrees of freedom.
-    """
-    return (1.0 + z**2 / 3.0) ** -2.0
+        return add_noise(self.responses(frame), rng)

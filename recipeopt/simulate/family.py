@@ -92,13 +92,10 @@ class Family:
         """
         from scipy.optimize import minimize
 
-        rng = np.random.default_rng(seed)
-        X = rng.random((samples, self.space.dim))
-        for j, u in self.space.fixed_cube().items():
-            X[:, j] = u
+        from recipeopt.design import sample_feasible
+
+        X = sample_feasible(self.space, samples, seed=seed)
         values = self.space.from_cube(X, snap=False)
-        keep = self.space.feasible(values)
-        X, values = X[keep], values[keep]
         f = self.score(task, self.space.frame(values))
         f_median = float(np.median(f))
         constraints = [
@@ -139,10 +136,18 @@ def get_family(name: str, *, seed: int = 0) -> Family:
     if name == "etch":
         from recipeopt.simulate.etch import EtchRecipe
 
-        return Family("etch", load_spec(CAMPAIGNS / "etch42.yaml"), EtchRecipe.draw, seed)
+        return Family(
+            "etch", load_spec(CAMPAIGNS / "etch42.yaml", check_history=False), EtchRecipe.draw, seed
+        )
+    if name == "dep":
+        from recipeopt.simulate.dep import DepRecipe
+
+        return Family(
+            "dep", load_spec(CAMPAIGNS / "dep7.yaml", check_history=False), DepRecipe.draw, seed
+        )
     raise RecipeoptError(
         f"unknown family {name!r}; choose one of: {', '.join(FAMILIES)} or history:CAMPAIGN.yaml"
     )
 
 
-FAMILIES = ("etch",)
+FAMILIES = ("etch", "dep")

@@ -38,13 +38,20 @@ def history_runs(family: Family, index: int, runs: int, *, seed: int) -> pd.Data
         runs: Number of runs.
         seed: Seeds the DOE and the measurement noise.
     """
+    from recipeopt.design import sample_feasible
+
     space = family.space
     task = family.recipe(index)
     rng = np.random.default_rng([seed, index, 1])
-    screen = rng.random((SCREEN, space.dim))
-    screen_values = space.from_cube(screen)
-    ok = space.feasible(screen_values)
-    scores = np.where(ok, family.score(task, space.frame(screen_values)), -np.inf)
+    # A fab's logs of one product use some of the choices (one chemistry, two chambers).
+    used_choices = {
+        j: rng.choice(len(c), size=rng.integers(1, len(c) + 1), replace=False) / max(len(c) - 1, 1)
+        for j, c in space.categorical.items()
+    }
+    screen = sample_feasible(space, SCREEN, seed=seed * 7919 + index)
+    for j, codes in used_choices.items():
+        screen[:, j] = rng.choice(codes, size=len(screen))
+    scores = family.score(task, space.frame(space.from_cube(screen)))
     nominal = np.clip(screen[int(np.argmax(scores))] + rng.normal(0.0, 0.05, space.dim), 0.0, 1.0)
     chosen: list[np.ndarray] = []
     while len(chosen) < runs:
@@ -57,7 +64,10 @@ def history_runs(family: Family, index: int, runs: int, *, seed: int) -> pd.Data
             x[factors] += rng.choice([-DOE_SD, DOE_SD], size=len(factors))
         else:
             x = rng.random(space.dim)
-        values = space.from_cube(np.clip(x, 0.0, 1.0)[None])
+        for j, codes in used_choices.items():
+            # DOE runs mostly keep the working recipe's choice; others use any logged choice.
+            x[j] = nominal[j] if kind < 0.75 and rng.random() < 0.8 else rng.choice(codes)
+        values = space.snap_feasible(space.from_cube(np.clip(x, 0.0, 1.0)[None], snap=False))
         if space.feasible(values).all():
             chosen.append(values[0])
     frame = space.frame(np.array(chosen))
