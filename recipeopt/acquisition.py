@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -28,12 +29,14 @@ import numpy as np
 import torch
 from botorch.acquisition.logei import qLogNoisyExpectedImprovement
 from botorch.acquisition.objective import LinearMCObjective
+from botorch.exceptions.warnings import OptimizationWarning
 from botorch.models.model import Model
 from botorch.optim import optimize_acqf, optimize_acqf_mixed
 from botorch.optim.initializers import initialize_q_batch
 from botorch.optim.optimize_mixed import optimize_acqf_mixed_alternating
 from botorch.posteriors.ensemble import EnsemblePosterior
 from botorch.sampling.get_sampler import get_sampler
+from scipy.optimize import OptimizeWarning
 from torch import Tensor
 
 from recipeopt.space import Space
@@ -41,7 +44,7 @@ from recipeopt.space import Space
 #: Monte Carlo samples of the posterior per acquisition evaluation.
 MC_SAMPLES = 256
 #: Up to this many combinations of categorical choices are optimized one by one.
-MAX_ENUMERATED = 12
+MAX_ENUMERATED = 4
 
 
 @dataclass(frozen=True)
@@ -155,6 +158,26 @@ def botorch_constraints(space: Space) -> tuple[list[BoTorchConstraint], list[BoT
 def optimize(
     acq_function: qLogNoisyExpectedImprovement,
     bounds: np.ndarray,
+    **kwargs: Any,
+) -> Tensor:
+    """Run :func:`_optimize` with BoTorch's optimizer warnings handled here.
+
+    When L-BFGS-B or SLSQP stops early, BoTorch warns and retries from new
+    starting points by itself; the result is still a valid batch, so the
+    warning is not passed on to the engineer.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Optimization failed", category=RuntimeWarning)
+        warnings.filterwarnings("ignore", category=OptimizationWarning)
+        warnings.filterwarnings(
+            "ignore", category=OptimizeWarning
+        )  # scipy's, e.g. clipping to bounds
+        return _optimize(acq_function, bounds, **kwargs)
+
+
+def _optimize(
+    acq_function: qLogNoisyExpectedImprovement,
+    bounds: np.ndarray,
     *,
     q: int,
     space: Space,
@@ -212,13 +235,16 @@ def optimize(
                 options={"seed": seed, "maxiter": 200, "batch_limit": 4},
             )
         else:
+            # NOTE: each alternating restart runs many continuous and discrete steps, so half
+            # the restarts and raw samples keep it near the cost of a continuous batch.
             candidates, _ = optimize_acqf_mixed_alternating(
                 acq_function,
                 bounds=bounds_t,
                 cat_dims=choices,
                 q=q,
-                num_restarts=num_restarts,
-                raw_samples=raw_samples,
+                num_restarts=max(2, num_restarts // 2),
+                raw_samples=raw_samples // 2,
+                options={"maxiter_alternating": 16},
                 fixed_features=fixed or None,
                 inequality_constraints=inequality or None,
                 equality_constraints=equality or None,

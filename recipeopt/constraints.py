@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import ast
 import difflib
+import keyword
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -67,8 +69,13 @@ def parse_constraint(
         ConstraintSyntaxError: If the text is not a linear comparison of
             constants and known parameter names.
     """
+    # NOTE: a name like ``yield`` is a Python keyword; give it a parseable alias.
+    aliases = {n: f"_kw_{n}" for n in names if keyword.iskeyword(n)}
+    source = text.strip()
+    for name, alias in aliases.items():
+        source = re.sub(rf"\b{name}\b", alias, source)
     try:
-        tree = ast.parse(text.strip(), mode="eval")
+        tree = ast.parse(source, mode="eval")
     except SyntaxError as err:
         raise ConstraintSyntaxError(
             f"cannot parse {text!r} ({err.msg}); write it like 'a + 2 * b <= 100'"
@@ -81,13 +88,20 @@ def parse_constraint(
     op = _OPS.get(type(node.ops[0]))
     if op is None:
         raise ConstraintSyntaxError(f"{text!r} uses an unsupported comparison; use <=, >= or ==")
-    known = set(names)
-    left_terms, left_const = _linear(node.left, text, known, kind)
-    right_terms, right_const = _linear(node.comparators[0], text, known, kind)
+    known = {aliases.get(n, n) for n in names}
+    try:
+        left_terms, left_const = _linear(node.left, text, known, kind)
+        right_terms, right_const = _linear(node.comparators[0], text, known, kind)
+    except ConstraintSyntaxError as err:
+        message = str(err).replace(repr(source), repr(text))
+        for name, alias in aliases.items():
+            message = message.replace(alias, name)
+        raise ConstraintSyntaxError(message) from None
     coefficients = dict(left_terms)
     for name, coef in right_terms.items():
         coefficients[name] = coefficients.get(name, 0.0) - coef
-    coefficients = {k: v for k, v in coefficients.items() if v != 0.0}
+    unalias = {alias: name for name, alias in aliases.items()}
+    coefficients = {unalias.get(k, k): v for k, v in coefficients.items() if v != 0.0}
     if not coefficients:
         raise ConstraintSyntaxError(f"{text!r} names no {kind}; remove it or add one")
     ordered = {name: coefficients[name] for name in names if name in coefficients}

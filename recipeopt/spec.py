@@ -541,7 +541,9 @@ def format_validation_error(err: ValidationError, data: Any) -> str:
         message = f"{message} (got {first['input']!r})"
     field = re.match(r"^([a-z_]+): ", message)
     if field and field.group(1) != "constraints" and path:
-        path, message = f"{path}.{field.group(1)}", message[field.end() :]
+        if not path.endswith(f".{field.group(1)}"):
+            path = f"{path}.{field.group(1)}"
+        message = message[field.end() :]
     return f"{path}: {message}" if path else message
 
 
