@@ -49,6 +49,12 @@ class _Record(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+def _first_duplicate(names: list[str]) -> str | None:
+    """Return the first name (in sorted order) that appears more than once, or None."""
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    return duplicates[0] if duplicates else None
+
+
 def _on_grid(value: float, low: float, step: float) -> bool:
     k = (value - low) / step
     return abs(k - round(k)) <= 1e-6 * max(1.0, abs(k))
@@ -172,9 +178,8 @@ class CategoricalParameter(_Record):
     def _choices_unique(cls, choices: list[str]) -> list[str]:
         if any(not c.strip() for c in choices):
             raise ValueError("choices: a choice is empty; give every choice a label")
-        duplicates = sorted({c for c in choices if choices.count(c) > 1})
-        if duplicates:
-            raise ValueError(f"choices: {duplicates[0]!r} is listed twice; list each choice once")
+        if (twice := _first_duplicate(choices)) is not None:
+            raise ValueError(f"choices: {twice!r} is listed twice; list each choice once")
         return choices
 
     @model_validator(mode="after")
@@ -270,12 +275,8 @@ class Objective(_Record):
     @field_validator("metrics")
     @classmethod
     def _unique_and_weighted(cls, metrics: list[Metric]) -> list[Metric]:
-        names = [m.name for m in metrics]
-        duplicates = sorted({n for n in names if names.count(n) > 1})
-        if duplicates:
-            raise ValueError(
-                f"duplicate metric name {duplicates[0]!r}; give each metric its own name"
-            )
+        if (twice := _first_duplicate([m.name for m in metrics])) is not None:
+            raise ValueError(f"duplicate metric name {twice!r}; give each metric its own name")
         if not any(m.weight > 0 for m in metrics):
             raise ValueError("every weight is zero; give at least one metric a positive weight")
         return metrics
@@ -355,11 +356,9 @@ class CampaignSpec(_Record):
     @field_validator("parameters")
     @classmethod
     def _unique_parameters(cls, parameters: list[Parameter]) -> list[Parameter]:
-        names = [p.name for p in parameters]
-        duplicates = sorted({n for n in names if names.count(n) > 1})
-        if duplicates:
+        if (twice := _first_duplicate([p.name for p in parameters])) is not None:
             raise ValueError(
-                f"duplicate parameter name {duplicates[0]!r}; give each parameter its own name"
+                f"duplicate parameter name {twice!r}; give each parameter its own name"
             )
         return parameters
 

@@ -13,13 +13,18 @@ ROOT = Path(__file__).resolve().parents[1]
 ETCH42 = ROOT / "campaigns" / "etch42.yaml"
 
 
+def scratch_copy(campaign: Path, folder: Path) -> Path:
+    """Copy a campaign YAML into ``folder``, history beside it; its store lands there too."""
+    path = folder / campaign.name
+    shutil.copy(campaign, path)
+    (folder / "history").symlink_to(campaign.parent / "history", target_is_directory=True)
+    return path
+
+
 @pytest.fixture
 def etch42(tmp_path: Path) -> Path:
-    """A copy of campaigns/etch42.yaml in a temporary folder (its store lands beside it)."""
-    path = tmp_path / "etch42.yaml"
-    shutil.copy(ETCH42, path)
-    (tmp_path / "history").symlink_to(ETCH42.parent / "history", target_is_directory=True)
-    return path
+    """A scratch copy of campaigns/etch42.yaml."""
+    return scratch_copy(ETCH42, tmp_path)
 
 
 def fake_results(batch: pd.DataFrame, seed: int = 0) -> pd.DataFrame:

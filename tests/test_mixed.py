@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +18,7 @@ from recipeopt.exceptions import SpecError
 from recipeopt.simulate.family import TEST_OFFSET, get_family
 from recipeopt.space import Space
 from recipeopt.spec import CategoricalParameter, NumericParameter, spec_from_dict
-from tests.conftest import ROOT
+from tests.conftest import ROOT, scratch_copy
 
 DEP7 = ROOT / "campaigns" / "dep7.yaml"
 
@@ -237,10 +236,8 @@ def test_outcome_constraints_pick_the_best_feasible_run(tmp_path):
 
 @pytest.fixture
 def dep7(tmp_path: Path) -> Path:
-    path = tmp_path / "dep7.yaml"
-    shutil.copy(DEP7, path)
-    (tmp_path / "history").symlink_to(DEP7.parent / "history", target_is_directory=True)
-    return path
+    """A scratch copy of campaigns/dep7.yaml."""
+    return scratch_copy(DEP7, tmp_path)
 
 
 def test_dep7_cli_suggest_record_suggest(dep7, tmp_path):
