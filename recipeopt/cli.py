@@ -263,7 +263,7 @@ def export(campaign: str, out: str | None) -> None:
     "--rounds",
     "-r",
     type=click.IntRange(1, 200),
-    default=10,
+    default=25,
     show_default=True,
     help="Batches to run.",
 )

@@ -64,7 +64,7 @@ def plot_convergence(
     ax.set_xlabel("experiments (wafers)")
     ax.set_ylabel("weighted objective (noiseless)")
     ax.set_title(title)
-    ax.legend(loc="lower right")
+    ax.legend(loc="center right")
     ax.grid(True, alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
