@@ -443,7 +443,11 @@ def benchmark(
     plot_regret(
         records, Path(out) / "regret.png", title=f"{family}: {test_recipes} recipes x {seeds} seeds"
     )
-    shown = summary[[c for c in summary.columns if "_vs_" not in c]]
+    shown = summary[[c for c in summary.columns if "_vs_" not in c]].astype(object)
+    for col in [
+        c for c in shown.columns if c.startswith("n_to_")
+    ]:  # inf: the median run never got there
+        shown[col] = [f">{budget}" if v == float("inf") else v for v in shown[col]]
     _render(
         shown,
         "table",
@@ -507,7 +511,8 @@ def _render(table: pd.DataFrame, fmt: str, *, title: str, units: dict[str, str])
             ]
             label = col.replace("pred_", "predicted ") if col.startswith("pred_") else col
             rich_table.add_row(label, units.get(col.removeprefix("pred_"), ""), *cells)
-    Console().print(rich_table)
+    # NOTE: wide enough for the benchmark's summary even when output is piped to a log.
+    Console(width=max(Console().width, 160)).print(rich_table)
 
 
 def _cell(value: Any) -> str:
