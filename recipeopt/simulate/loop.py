@@ -23,13 +23,11 @@ class LoopResult:
 
     Attributes:
         objective: Noiseless objective of every evaluated recipe, in order.
-        batches: Batch index of every evaluated recipe.
         seconds: Wall time of each ``suggest`` call.
         methods: Method that proposed each batch.
     """
 
     objective: list[float] = field(default_factory=list)
-    batches: list[int] = field(default_factory=list)
     seconds: list[float] = field(default_factory=list)
     methods: list[str] = field(default_factory=list)
 
@@ -78,7 +76,6 @@ def run_loop(
         measured.insert(0, "run_id", table["run_id"].to_numpy())
         campaign.record(measured)
         result.objective.extend(float(v) for v in family.score(task, table[names]))
-        result.batches.extend([len(result.seconds) - 1] * len(table))
         result.methods.append(str(campaign.runs()["method"].iloc[-1]))
         if on_batch is not None:
             on_batch(result)
