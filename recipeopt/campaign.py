@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from recipeopt.exceptions import NoMeasurementsError, NotEnoughPointsLeftError, SpecError
+from recipeopt.exceptions import NoMeasurementsError, SpecError
 from recipeopt.objective import Objective
 from recipeopt.results import ParsedResults, parse_results, read_results
 from recipeopt.space import Space, same_recipe
@@ -415,7 +415,7 @@ class Campaign:
         """
         import torch
 
-        from recipeopt.design import new_feasible_points
+        from recipeopt.design import new_feasible_points, shortfall
 
         kept: list[np.ndarray] = []
         taken = used.reshape(-1, space.dim)
@@ -432,10 +432,7 @@ class Campaign:
         if len(pool) < missing:
             pool = new_feasible_points(space, 256, seed=seed + 1, exclude=taken)
         if len(pool) < missing:
-            raise NotEnoughPointsLeftError(
-                f"only {len(kept) + len(pool)} new recipes are left in the space, "
-                f"{len(values)} were asked for; ask for fewer or relax the space"
-            )
+            raise shortfall(space, len(kept) + len(pool), len(values))
         base_pending = acqf.X_pending
         for _ in range(missing):
             extra = torch.as_tensor(space.to_cube(np.array(kept))) if kept else None

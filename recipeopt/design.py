@@ -17,7 +17,11 @@ import numpy as np
 import torch
 from botorch.utils.sampling import get_polytope_samples
 
-from recipeopt.exceptions import NotEnoughPointsLeftError
+from recipeopt.exceptions import (
+    InfeasibleConstraintsError,
+    NotEnoughPointsLeftError,
+    RecipeoptError,
+)
 from recipeopt.space import Space, same_recipe
 
 #: Points drawn per attempt; rejection sampling keeps the feasible, new ones.
@@ -133,11 +137,32 @@ def initial_design(
     """
     chosen = new_feasible_points(space, q, seed=seed, exclude=exclude, kind=kind)
     if len(chosen) < q:
-        raise NotEnoughPointsLeftError(
-            f"only {len(chosen)} new recipes satisfy the bounds, steps, fixed values and "
-            f"constraints, but {q} were asked for; ask for fewer or relax the space"
-        )
+        raise shortfall(space, len(chosen), q)
     return chosen
+
+
+def shortfall(space: Space, found: int, wanted: int) -> RecipeoptError:
+    """Return the error for finding ``found`` of ``wanted`` new recipes, naming the cause.
+
+    When rounding to the step grid is what makes an equality constraint
+    impossible (say three fractions in steps of 0.3 that must sum to 1), the
+    error names that constraint; otherwise the space is simply used up.
+    """
+    for c in space.constraints:
+        if c.op != "==":
+            continue
+        samples = _polytope_samples(
+            space, 256, seed=0, lower=np.zeros(space.dim), upper=np.ones(space.dim)
+        )
+        if not Space(space.parameters, [c]).feasible(space.snap_feasible(samples)).any():
+            return InfeasibleConstraintsError(
+                f"constraint {c.text!r} cannot hold on the parameters' step grids: "
+                "no rounded recipe meets it; choose steps whose multiples can meet it"
+            )
+    return NotEnoughPointsLeftError(
+        f"only {found} new recipes satisfy the bounds, steps, fixed values and "
+        f"constraints, but {wanted} were asked for; ask for fewer or relax the space"
+    )
 
 
 def _take_new(space: Space, values: np.ndarray, q: int, exclude: np.ndarray) -> np.ndarray:

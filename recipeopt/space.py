@@ -337,13 +337,6 @@ class Space:
                         break
         return values
 
-    def broken_constraints(self, values: np.ndarray) -> list[LinearConstraint]:
-        """Return the constraints that some row of ``values`` violates."""
-        values = np.atleast_2d(values)
-        return [
-            c for c in self.constraints if not Space(self.parameters, [c]).feasible(values).all()
-        ]
-
     def in_bounds(self, values: np.ndarray) -> np.ndarray:
         """Return an ``n x d`` mask of values inside their bounds."""
         values = np.atleast_2d(values)

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from recipeopt.campaign import Campaign
 from recipeopt.cli import cli
 from recipeopt.constraints import parse_constraint
-from recipeopt.exceptions import SpecError
+from recipeopt.exceptions import InfeasibleConstraintsError, SpecError
 from recipeopt.simulate.family import TEST_OFFSET, get_family
 from recipeopt.space import Space
 from recipeopt.spec import CategoricalParameter, NumericParameter, spec_from_dict
@@ -117,12 +117,15 @@ def test_equality_survives_rounding_or_is_reported():
     snapped = fractions.snap_feasible(raw)
     assert fractions.feasible(snapped).mean() > 0.97
     np.testing.assert_allclose(snapped[fractions.feasible(snapped)].sum(axis=1), 1.0)
-    coarse = Space(
-        [NumericParameter(name=n, bounds=(0, 0.9), step=0.3) for n in names],
-        [parse_constraint("f1 + f2 + f3 == 1", names)],
-    )
-    stuck = coarse.snap_feasible(np.array([[0.3, 0.35, 0.35]]))
-    assert [c.text for c in coarse.broken_constraints(stuck)] == ["f1 + f2 + f3 == 1"]
+    data = {
+        "name": "coarse",
+        "parameters": [{"name": n, "bounds": [0, 0.9], "step": 0.3} for n in names],
+        "constraints": ["f1 + f2 + f3 == 1"],
+    }
+    coarse = Campaign(spec_from_dict(data), None, storage="sqlite://")  # feasible in the box: loads
+    with pytest.raises(InfeasibleConstraintsError) as info:
+        coarse.suggest()
+    assert "'f1 + f2 + f3 == 1' cannot hold on the parameters' step grids" in str(info.value)
 
 
 # -- the property: every suggested row honours the space ------------------
