@@ -1,0 +1,1 @@
+"""Meta-learning of the ensemble's prior (MAML and its first-order variants)."""
