@@ -216,6 +216,11 @@ def _optimize(
         for j, c in space.categorical.items()
         if j not in fixed
     }
+    linear: dict[str, Any] = {
+        "inequality_constraints": inequality or None,
+        "equality_constraints": equality or None,
+    }
+    options: dict[str, bool | float | int | str] = {"seed": seed, "maxiter": 200, "batch_limit": 4}
     if choices:
         combinations = math.prod(len(v) for v in choices.values())
         if combinations <= MAX_ENUMERATED:
@@ -230,9 +235,8 @@ def _optimize(
                 num_restarts=num_restarts,
                 fixed_features_list=fixed_features_list,
                 raw_samples=raw_samples,
-                inequality_constraints=inequality or None,
-                equality_constraints=equality or None,
-                options={"seed": seed, "maxiter": 200, "batch_limit": 4},
+                options=options,
+                **linear,
             )
         else:
             # NOTE: each alternating restart runs many continuous and discrete steps, so half
@@ -246,8 +250,7 @@ def _optimize(
                 raw_samples=raw_samples // 2,
                 options={"maxiter_alternating": 16},
                 fixed_features=fixed or None,
-                inequality_constraints=inequality or None,
-                equality_constraints=equality or None,
+                **linear,
             )
         return candidates.detach()
     initial = _initial_conditions(
@@ -259,11 +262,10 @@ def _optimize(
         q=q,
         num_restarts=num_restarts,
         raw_samples=raw_samples,
-        inequality_constraints=inequality or None,
-        equality_constraints=equality or None,
         fixed_features=fixed or None,
         batch_initial_conditions=initial,
-        options={"seed": seed, "maxiter": 200, "batch_limit": 4},
+        options=options,
+        **linear,
     )
     return candidates.detach()
 

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from recipeopt.exceptions import RecipeoptError
 from recipeopt.simulate.family import Family
 
 DOE_SD = 0.1
@@ -108,8 +109,6 @@ def read_history(paths: list[Path], parameters: list[str], metrics: list[str]) -
     Raises:
         RecipeoptError: If a file lacks a column (the message names the file and column).
     """
-    from recipeopt.exceptions import RecipeoptError
-
     frames = []
     for path in paths:
         frame = pd.read_csv(path)
