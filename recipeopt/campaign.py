@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -35,8 +36,20 @@ if TYPE_CHECKING:
     from botorch.models.model import Model
     from torch import Tensor
 
+    from recipeopt.checkpoints import Checkpoint
+    from recipeopt.meta.pretrain import MetaConfig, Progress
+
 #: Methods that fit a model to propose a batch (the rest are designs).
-MODEL_METHODS = ("ensemble", "gp")
+MODEL_METHODS = ("maml-ensemble", "ensemble", "gp")
+#: Methods that search a trust region around the best run.
+ENSEMBLE_METHODS = ("maml-ensemble", "ensemble")
+#: From this many complete runs, the adapted prior must beat the scratch ensemble on
+#: held-out runs to be used (the negative-transfer guard).
+GUARD_MIN_RUNS = 8
+#: Random feasible recipes the meta-prior ranks for a batch proposed before any run
+#: (a tenth of that with equality constraints, where BoTorch's hit-and-run sampler
+#: draws them at about 1,000 a second).
+PRIOR_CANDIDATES = 20_000
 #: Methods ``suggest`` accepts.
 METHODS = ("auto", "sobol", "random", *MODEL_METHODS)
 
@@ -76,6 +89,31 @@ def _resolve_storage(spec: CampaignSpec, path: Path | None) -> str:
     return url
 
 
+@dataclass
+class PretrainReport:
+    """What ``pretrain`` did.
+
+    Attributes:
+        path: The checkpoint written.
+        recipes: Recipes meta-trained on (training plus held-out).
+        runs: Usable history runs.
+        dropped: Counts of runs and recipes dropped, per rule (see :mod:`recipeopt.history`).
+        epochs: Epochs run.
+        best_loss: Best held-out query loss (standardized units).
+        stopped_early: Whether early stopping ended training.
+        seconds: Wall time.
+    """
+
+    path: Path
+    recipes: int
+    runs: int
+    dropped: dict[str, int]
+    epochs: int
+    best_loss: float
+    stopped_early: bool
+    seconds: float
+
+
 class Campaign:
     """A recipe campaign: spec, space, objective and run store.
 
@@ -83,13 +121,23 @@ class Campaign:
         spec: The validated spec.
         path: The YAML file it came from (anchors relative paths), if any.
         storage: Override of the spec's storage URL.
+        checkpoint: Use this meta-trained checkpoint as it is (never retrained
+            on demand), instead of the spec's.
     """
 
     def __init__(
-        self, spec: CampaignSpec, path: Path | None = None, *, storage: str | None = None
+        self,
+        spec: CampaignSpec,
+        path: Path | None = None,
+        *,
+        storage: str | None = None,
+        checkpoint: Path | None = None,
     ) -> None:
         self.spec = spec
         self.path = path
+        self.pinned_checkpoint = checkpoint
+        #: Why the last :meth:`checkpoint` call meta-trained again (None if it did not).
+        self.pretrain_reason: str | None = None
         self.space = Space.from_spec(spec)
         self.objective = Objective.from_spec(spec)
         self.store = Store(storage or _resolve_storage(spec, path))
@@ -155,12 +203,16 @@ class Campaign:
         same_in_batch: Sequence[str] = (),
         method: str = "auto",
         note: str = "",
+        on_epoch: Progress | None = None,
     ) -> pd.DataFrame:
         """Propose the next batch and store it as pending runs.
 
-        Until ``initial_design`` runs are complete this is a scrambled-Sobol
-        design; after that, the spec's model (deep ensemble by default) with
-        qLogNEI on the weighted objective, pending runs as ``X_pending``.
+        With ``maml-ensemble`` (the default when the campaign has history), the
+        first batch is chosen by the meta-prior alone among random feasible
+        recipes, and every later one by qLogNEI on the prior adapted to the
+        complete runs. With ``ensemble`` or ``gp``, a scrambled-Sobol design
+        comes first until ``initial_design`` runs are complete. Pending runs
+        enter the acquisition as ``X_pending``.
 
         Side effects:
             Stores the batch as pending runs in one transaction.
@@ -175,9 +227,11 @@ class Campaign:
                 batch (one lot, one chamber temperature). The value is the one
                 the best single recipe would use; then the batch is planned
                 with it pinned.
-            method: ``auto`` (design, then the spec's model), ``sobol``,
-                ``random``, ``ensemble`` or ``gp``.
+            method: ``auto`` (the spec's model, after a design where it needs
+                one), ``sobol``, ``random``, ``maml-ensemble``, ``ensemble`` or ``gp``.
             note: Stored with every run of the batch.
+            on_epoch: Progress of meta-training, when the checkpoint must be
+                (re)made first.
 
         Returns:
             One row per new run: ``run_id, batch_id``, the parameters, and the
@@ -203,9 +257,13 @@ class Campaign:
         runs = self.runs()
         complete = self._complete(runs)
         if method == "auto":
-            method = "sobol" if len(complete) < self.spec.initial_design else self.spec.model.method
+            method = self.spec.method
+            if method != "maml-ensemble" and len(complete) < self.spec.initial_design:
+                method = (
+                    "sobol"  # the meta-prior replaces the initial design; other models need one
+                )
         used = space.to_cube(space.values(runs)) if len(runs) else np.zeros((0, space.dim))
-        if method in MODEL_METHODS and len(complete) < 2:
+        if method in ("ensemble", "gp") and len(complete) < 2:
             raise NoMeasurementsError(
                 f"method {method!r} needs at least 2 complete runs, "
                 f"the campaign has {len(complete)}; "
@@ -238,6 +296,7 @@ class Campaign:
                     used=used,
                     note=note,
                     same_in_batch=same_in_batch,
+                    on_epoch=on_epoch,
                 )
         ids = self.store.add_batch(self.name, new)
         table = self.runs().set_index("run_id").loc[ids].reset_index()
@@ -254,8 +313,25 @@ class Campaign:
         Y = self.objective.normalize(complete[self.objective.names].to_numpy(dtype=float))
         return torch.as_tensor(X, dtype=torch.float64), torch.as_tensor(Y, dtype=torch.float64)
 
-    def fit_model(self, method: str, X: Tensor, Y: Tensor, *, seed: int) -> tuple[Model, str]:
-        """Fit the model of ``method`` on ``(X, Y)``; return it and its identity string."""
+    def fit_model(
+        self,
+        method: str,
+        X: Tensor,
+        Y: Tensor,
+        *,
+        seed: int,
+        on_epoch: Progress | None = None,
+    ) -> tuple[Model, str]:
+        """Fit the model of ``method`` on ``(X, Y)``; return it and its identity string.
+
+        ``maml-ensemble`` adapts the meta-trained members (meta-training first
+        if the checkpoint is missing or stale); with no runs yet it is the
+        meta-prior alone. From :data:`GUARD_MIN_RUNS` runs on, it is replaced by
+        the scratch ensemble when that fits held-out runs better, and the
+        identity says so.
+        """
+        if method == "maml-ensemble":
+            return self._maml_model(X, Y, seed=seed, on_epoch=on_epoch)
         if method == "gp":
             from recipeopt.models.gp import fit_gp
 
@@ -267,6 +343,188 @@ class Campaign:
         fit = fit_ensemble(X, Y, config, seed=seed)
         identity = f"deep-ensemble(s={config.members},h={config.hidden}x{config.layers})"
         return fit.model, identity
+
+    def _maml_model(
+        self, X: Tensor, Y: Tensor, *, seed: int, on_epoch: Progress | None = None
+    ) -> tuple[Model, str]:
+        import torch
+
+        from recipeopt.models.ensemble import adapt_ensemble, fit_ensemble, fixed_standardize
+
+        ckpt = self.checkpoint(on_epoch=on_epoch)
+        net = ckpt.config.network(self.space.dim, self.objective.num_metrics)
+        transform = fixed_standardize(ckpt.y_mean.to(Y), ckpt.y_std.to(Y))
+        name = f"maml-ensemble({ckpt.config.algorithm},s={ckpt.config.members},ckpt={ckpt.identity}"
+        if len(X) == 0:
+            from recipeopt.models.ensemble import DeepEnsemble
+
+            params = {k: v.to(torch.float64) for k, v in ckpt.params.items()}
+            prior = DeepEnsemble(net.double(), params, ckpt.spread_prior.double(), transform)
+            return prior, f"{name},prior)"
+        fit = adapt_ensemble(
+            net,
+            ckpt.params,
+            X,
+            Y,
+            transform,
+            lr=ckpt.config.inner_lr,
+            default_steps=ckpt.config.inner_steps,
+            default_spread=ckpt.spread_adapted,
+            seed=seed,
+        )
+        identity = f"{name},steps={fit.steps})"
+        if len(X) < GUARD_MIN_RUNS or not self.spec.model.guard or fit.cv_mean is None:
+            return fit.model, identity
+        scratch = fit_ensemble(X, Y, self.ensemble_config(), seed=seed)
+        weights = torch.as_tensor(self.objective.weights).to(Y)
+        adapted_err, scratch_err = fit.cv_error(Y, weights), scratch.cv_error(Y, weights)
+        if scratch_err < adapted_err:
+            config = self.ensemble_config()
+            return scratch.model, (
+                f"deep-ensemble(s={config.members},h={config.hidden}x{config.layers}) "
+                f"[guard: scratch fit held-out runs better than {identity}: "
+                f"objective cv mse {scratch_err:.3g} < {adapted_err:.3g}]"
+            )
+        return fit.model, identity
+
+    # -- meta-training ---------------------------------------------------
+
+    def meta_config(self, **overrides: Any) -> MetaConfig:
+        """Return the meta-training settings of the spec, with ``overrides`` (None ignored)."""
+        from recipeopt.meta.pretrain import MetaConfig
+
+        m = self.spec.model
+        categorical = tuple((j, len(c)) for j, c in sorted(self.space.categorical.items()))
+        settings: dict[str, Any] = {
+            "algorithm": m.algorithm,
+            "members": m.members,
+            "hidden": m.hidden,
+            "layers": m.layers,
+            "categorical": categorical,
+            "inner_steps": m.inner_steps,
+            "inner_lr": m.inner_lr,
+            "epochs": m.meta_epochs,
+        }
+        settings.update({k: v for k, v in overrides.items() if v is not None})
+        return MetaConfig(**settings)
+
+    def checkpoint_path(self, algorithm: str | None = None) -> Path:
+        """Return where the checkpoint of ``algorithm`` (default: the spec's) lives."""
+        if self.pinned_checkpoint is not None and algorithm is None:
+            return self.pinned_checkpoint
+        base = self.path.parent if self.path is not None else Path.cwd()
+        if self.spec.model.checkpoint and algorithm in (None, self.spec.model.algorithm):
+            return base / self.spec.model.checkpoint
+        return base / f"{self.name}.{algorithm or self.spec.model.algorithm}.pt"
+
+    def history_files(self) -> list[Path]:
+        """Return the campaign's history files (resolved beside the YAML)."""
+        from recipeopt.history import history_paths
+
+        return history_paths(self.spec, self.path.parent if self.path is not None else Path.cwd())
+
+    def pretrain(
+        self,
+        *,
+        algorithm: str | None = None,
+        inner_steps: int | None = None,
+        epochs: int | None = None,
+        seed: int | None = None,
+        history: pd.DataFrame | None = None,
+        out: Path | None = None,
+        on_epoch: Progress | None = None,
+    ) -> PretrainReport:
+        """Meta-train the ensemble on the history and write the checkpoint.
+
+        Side effects:
+            Writes the checkpoint (atomically) to ``out`` or :meth:`checkpoint_path`.
+
+        Args:
+            algorithm: ``maml``, ``fomaml`` or ``reptile`` (default: the spec's).
+            inner_steps: Inner SGD steps (default: the spec's).
+            epochs: Most epochs (default: the spec's ``meta_epochs``).
+            seed: Seed (default: the spec's).
+            history: A history table to use instead of the spec's files (benchmarks).
+            out: Where to write (default: :meth:`checkpoint_path`).
+            on_epoch: Progress callback ``(epoch, epochs, train_loss, validation_loss)``.
+
+        Raises:
+            RecipeoptError: If the history is unreadable, lacks a column, or has
+                fewer than 2 usable recipes.
+        """
+        import time
+
+        from recipeopt.checkpoints import save_checkpoint
+        from recipeopt.history import build_tasks, history_hash, read_history
+        from recipeopt.meta.pretrain import meta_train
+
+        start = time.perf_counter()
+        config = self.meta_config(algorithm=algorithm, inner_steps=inner_steps, epochs=epochs)
+        if history is None:
+            paths = self.history_files()
+            if not paths:
+                raise NoMeasurementsError(
+                    f"campaign {self.name!r} lists no history files; add history: to the YAML"
+                )
+            history = read_history(paths, self.space.names, self.objective.names)
+            digest = history_hash(paths)
+            files = len(paths)
+        else:
+            digest = _table_hash(history)
+            files = 0
+        tasks = build_tasks(history, self.space, self.objective)
+        with _seeded(self.spec.seed if seed is None else seed):
+            result = meta_train(
+                tasks, config, seed=self.spec.seed if seed is None else seed, on_epoch=on_epoch
+            )
+        target = out or self.checkpoint_path(algorithm)
+        record = {
+            "hash": digest,
+            "files": files,
+            "recipes": len(tasks),
+            "runs": tasks.runs,
+            "dropped": tasks.dropped,
+        }
+        save_checkpoint(target, result, config, self.space, self.objective, record)
+        return PretrainReport(
+            path=target,
+            recipes=len(tasks),
+            runs=tasks.runs,
+            dropped=tasks.dropped,
+            epochs=result.epochs,
+            best_loss=result.best_loss,
+            stopped_early=result.stopped_early,
+            seconds=time.perf_counter() - start,
+        )
+
+    def checkpoint(self, *, on_epoch: Progress | None = None) -> Checkpoint:
+        """Return the meta-trained checkpoint, meta-training first if it is missing or stale.
+
+        A pinned checkpoint (constructor argument) is used as it is. Otherwise
+        the checkpoint is retrained when it is missing, when the history files'
+        content hash changed, or when a model setting it depends on changed.
+        Side effects: may write the checkpoint.
+
+        Raises:
+            CheckpointError: If the checkpoint was made for other parameters or metrics.
+        """
+        from recipeopt.checkpoints import check_compatible, load_checkpoint, stale_reason
+        from recipeopt.history import history_hash
+
+        path = self.checkpoint_path()
+        if self.pinned_checkpoint is None:
+            digest = history_hash(self.history_files())
+            reason = "there is none yet"
+            if path.exists():
+                ckpt = load_checkpoint(path)
+                check_compatible(ckpt, self.space, self.objective)
+                reason = stale_reason(ckpt, self.meta_config(), digest) or ""
+            if reason:
+                self.pretrain_reason = reason
+                self.pretrain(on_epoch=on_epoch)
+        ckpt = load_checkpoint(path)
+        check_compatible(ckpt, self.space, self.objective)
+        return ckpt
 
     def ensemble_config(self) -> Any:
         """Return the :class:`~recipeopt.models.ensemble.EnsembleConfig` of the spec."""
@@ -293,41 +551,56 @@ class Campaign:
         used: np.ndarray,
         note: str,
         same_in_batch: Sequence[str] = (),
+        on_epoch: Progress | None = None,
     ) -> list[NewRun]:
         import torch
 
-        from recipeopt.acquisition import build_acquisition, optimize, predict
+        from recipeopt.acquisition import build_acquisition, predict, prior_batch
 
         X, Y = self.training_data(runs)
         pending = runs[runs["status"] == "pending"]
         X_pending = torch.as_tensor(
             space.to_cube(space.values(pending)) if len(pending) else np.zeros((0, space.dim))
         )
-        model, identity = self.fit_model(method, X, Y, seed=seed)
+        model, identity = self.fit_model(method, X, Y, seed=seed, on_epoch=on_epoch)
         objective = self.objective
-        acqf = build_acquisition(
-            model,
-            objective.mc_objective(),
-            X,
-            X_pending,
-            seed=seed,
-            constraints=objective.outcome_callables(),
-        )
-        region = (
-            self._search_bounds(space, runs, q)
-            if method == "ensemble" and self.spec.model.trust_region
-            else None
-        )
-        full = np.stack([np.zeros(space.dim), np.ones(space.dim)])
 
-        def propose(space: Space, q: int) -> np.ndarray:
-            bounds = (full if region is None else region).copy()
-            fixed_cube = space.fixed_cube()
-            for j, u in fixed_cube.items():
-                bounds[:, j] = u
-            candidates = optimize(acqf, bounds, q=q, space=space, seed=seed, fixed=fixed_cube)
-            values = space.snap_feasible(space.from_cube(candidates.numpy(), snap=False))
-            return self._replace_unusable(space, values, used, acqf, bounds, seed)
+        def from_prior(space: Space, q: int) -> np.ndarray:
+            """Choose among random feasible new recipes by the meta-prior alone (no runs yet)."""
+            from recipeopt.design import candidate_pool, shortfall
+
+            equality = any(c.op == "==" for c in space.constraints)
+            count = PRIOR_CANDIDATES // 10 if equality else PRIOR_CANDIDATES
+            pool = candidate_pool(space, count, seed=seed, exclude=used)
+            if len(pool) < q:
+                raise shortfall(space, len(pool), q)
+            chosen = prior_batch(
+                model,
+                torch.as_tensor(objective.weights),
+                torch.as_tensor(space.to_cube(pool)),
+                q,
+                A=torch.as_tensor(objective.constraint_matrix),
+                b=torch.as_tensor(objective.constraint_offset),
+            )
+            return pool[chosen]
+
+        if len(X) == 0:
+            propose = from_prior
+        else:
+            acqf = build_acquisition(
+                model,
+                objective.mc_objective(),
+                X,
+                X_pending,
+                seed=seed,
+                constraints=objective.outcome_callables(),
+            )
+            region = (
+                self._search_bounds(space, runs, q)
+                if method in ENSEMBLE_METHODS and self.spec.model.trust_region
+                else None
+            )
+            propose = partial(self._optimized, acqf=acqf, region=region, used=used, seed=seed)
 
         if same_in_batch:  # choose the shared values with the best single recipe, then the batch
             first = space.records(propose(space, 1))[0]
@@ -363,6 +636,28 @@ class Campaign:
                 )
             )
         return new
+
+    def _optimized(
+        self,
+        space: Space,
+        q: int,
+        *,
+        acqf: Any,
+        region: np.ndarray | None,
+        used: np.ndarray,
+        seed: int,
+    ) -> np.ndarray:
+        """Optimize the acquisition over the cube (or the trust region); return ``q`` recipes."""
+        from recipeopt.acquisition import optimize
+
+        bounds = np.stack([np.zeros(space.dim), np.ones(space.dim)]) if region is None else region
+        bounds = bounds.copy()
+        fixed_cube = space.fixed_cube()
+        for j, u in fixed_cube.items():
+            bounds[:, j] = u
+        candidates = optimize(acqf, bounds, q=q, space=space, seed=seed, fixed=fixed_cube)
+        values = space.snap_feasible(space.from_cube(candidates.numpy(), snap=False))
+        return self._replace_unusable(space, values, used, acqf, bounds, seed)
 
     def _search_bounds(self, space: Space, runs: pd.DataFrame, q: int) -> np.ndarray | None:
         """Return the trust region around the best complete run, or None if it is unusable."""
@@ -553,3 +848,10 @@ def _seeded(seed: int) -> Iterator[None]:
     with torch.random.fork_rng():
         torch.manual_seed(seed)
         yield
+
+
+def _table_hash(table: pd.DataFrame) -> str:
+    """Return a content hash of a history table (for checkpoints made from tables)."""
+    import hashlib
+
+    return hashlib.sha256(table.to_csv(index=False).encode()).hexdigest()[:16]

@@ -98,10 +98,11 @@ def cli() -> None:
 )
 @click.option(
     "--method",
-    type=click.Choice(["auto", "sobol", "random", "ensemble", "gp"]),
+    type=click.Choice(["auto", "sobol", "random", "maml-ensemble", "ensemble", "gp"]),
     default="auto",
     show_default=True,
-    help="auto: Sobol until the initial design is done, then the campaign's model.",
+    help="auto: the campaign's model (maml-ensemble with history), after a Sobol "
+    "initial design for models that need one.",
 )
 @click.option(
     "--same-in-batch",
@@ -140,6 +141,9 @@ def suggest(
     """
     fixed = _parse_fixes(fixes)
     c = _load(campaign)
+    if method == "maml-ensemble" or (method == "auto" and c.spec.method == "maml-ensemble"):
+        with _MetaProgress("Meta-training on the history (first use or history changed)") as bar:
+            c.checkpoint(on_epoch=bar)
     with _status(f"Planning {c.spec.batch_size if batch is None else batch} runs for {c.name}…"):
         table = c.suggest(
             batch, seed=seed, fixed=fixed, same_in_batch=same, method=method, note=note
@@ -149,6 +153,90 @@ def suggest(
     _render(table, fmt, title=f"{c.name}: batch {table['batch_id'].iloc[0]}", units=_units(c))
     if out:
         click.echo(f"Wrote {len(table)} runs to {out}.", err=True)
+
+
+class _MetaProgress:
+    """A progress bar of meta-training on stderr, shown from the first epoch on (if any)."""
+
+    def __init__(self, description: str) -> None:
+        self.description = description
+        self.progress: Any = None
+
+    def __enter__(self) -> _MetaProgress:
+        return self
+
+    def __call__(self, epoch: int, epochs: int, loss: float, validation: float | None) -> None:
+        from rich.console import Console
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+        if self.progress is None:
+            self.progress = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                TextColumn("epoch {task.completed}/{task.total}"),
+                TextColumn("{task.fields[loss]}"),
+                TimeElapsedColumn(),
+                console=Console(stderr=True),
+            )
+            self.progress.start()
+            self.task = self.progress.add_task(self.description, total=epochs, loss="")
+            self.validation = float("nan")
+        if validation is not None:
+            self.validation = validation
+        text = f"meta-loss {loss:.3f}, held-out {self.validation:.3f}"
+        self.progress.update(self.task, completed=epoch, loss=text)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+
+
+@cli.command()
+@click.argument("campaign", type=click.Path(dir_okay=False))
+@click.option(
+    "--algorithm",
+    type=click.Choice(["maml", "fomaml", "reptile"]),
+    default=None,
+    help="Meta-training algorithm (default: the campaign's model.algorithm, maml).",
+)
+@click.option(
+    "--steps", type=click.IntRange(1, 50), default=None, help="Inner-loop SGD steps (default 5)."
+)
+@click.option("--epochs", type=click.IntRange(1), default=None, help="Most epochs (default 300).")
+@click.option("--seed", type=int, default=None, help="Seed (default: the campaign's seed).")
+def pretrain(
+    campaign: str, algorithm: str | None, steps: int | None, epochs: int | None, seed: int | None
+) -> None:
+    """Meta-train the campaign's deep ensemble on its history and save the checkpoint.
+
+    One task per historical recipe. Runs outside the campaign's bounds or with
+    missing values are dropped and counted. Early stopping watches the query
+    loss on held-out history recipes. `suggest` runs this on demand when the
+    checkpoint is missing or the history changed.
+    """
+    c = _load(campaign)
+    with _MetaProgress(f"Meta-training {c.name} ({algorithm or c.spec.model.algorithm})") as bar:
+        report = c.pretrain(
+            algorithm=algorithm, inner_steps=steps, epochs=epochs, seed=seed, on_epoch=bar
+        )
+    dropped = report.dropped
+    click.echo(
+        f"Meta-trained on {report.recipes} recipes ({report.runs} runs) in "
+        f"{report.epochs} epochs, {report.seconds:.0f} s"
+        + (" (stopped early)" if report.stopped_early else "")
+        + f"; held-out query loss {report.best_loss:.3f}."
+    )
+    click.echo(
+        f"Dropped {dropped['missing']} runs with missing values, "
+        f"{dropped['out_of_bounds']} outside the campaign's bounds or choices, and "
+        f"{dropped['small_recipes']} recipes with too few runs "
+        f"({dropped['in_small_recipes']} runs)."
+    )
+    click.echo(f"Wrote {report.path}.")
+    if algorithm and algorithm != c.spec.model.algorithm:
+        click.echo(
+            f"Set model.algorithm: {algorithm} in {campaign} for suggest to use it.", err=True
+        )
 
 
 def _parse_fixes(fixes: tuple[str, ...]) -> dict[str, str]:
@@ -386,7 +474,24 @@ def simulate_history(recipes: int, runs: int, seed: int, family: str, out: str) 
 )
 @click.option("--batch", type=click.IntRange(1), default=4, show_default=True)
 @click.option(
-    "--methods", default="random,sobol,gp,ensemble", show_default=True, help="Comma-separated."
+    "--methods",
+    default="random,sobol,gp,ensemble,maml-ensemble",
+    show_default=True,
+    help="Comma-separated: random, sobol, gp, ensemble, maml-ensemble, fomaml-ensemble, "
+    "reptile-ensemble.",
+)
+@click.option(
+    "--history",
+    default=None,
+    metavar="GLOB",
+    help="History CSVs the meta-learned methods train on instead of the family's own "
+    "(e.g. another family's, to measure negative transfer).",
+)
+@click.option(
+    "--meta-epochs",
+    type=click.IntRange(1),
+    default=None,
+    help="Most meta-training epochs (default: the campaign's model.meta_epochs).",
 )
 @click.option(
     "--workers", type=click.IntRange(1), default=1, show_default=True, help="Parallel processes."
@@ -401,6 +506,8 @@ def benchmark(
     budget: int,
     batch: int,
     methods: str,
+    history: str | None,
+    meta_epochs: int | None,
     workers: int,
     out: str,
 ) -> None:
@@ -424,6 +531,8 @@ def benchmark(
         budget=budget,
         batch=batch,
         out=Path(out),
+        history=history,
+        meta_epochs=meta_epochs,
     )
     with Progress() as progress:
         task = progress.add_task("Benchmark", total=None)

@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from recipeopt.campaign import Campaign
-from recipeopt.simulate.family import TEST_OFFSET, get_family
+from recipeopt.simulate.family import CAMPAIGNS, TEST_OFFSET, get_family
 from recipeopt.simulate.loop import LoopResult, run_loop
 
 
@@ -54,8 +54,21 @@ def run_demo(
     f_star, f_median = family.landscape(task)
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
-        campaign = Campaign(family.spec, None, storage=f"sqlite:///{Path(tmp) / 'demo.db'}")
+        # NOTE: the real YAML path anchors the history and the checkpoint, so the demo
+        # meta-trains campaigns/etch42.maml.pt once and later demos (and suggest) reuse it.
+        campaign = Campaign(
+            family.spec, CAMPAIGNS / "etch42.yaml", storage=f"sqlite:///{Path(tmp) / 'demo.db'}"
+        )
         try:
+            if family.spec.method == "maml-ensemble":
+                campaign.checkpoint(
+                    on_epoch=lambda epoch, epochs, loss, _: (
+                        on_stage
+                        and on_stage(f"Meta-training on the history: epoch {epoch}/{epochs}")
+                    )
+                )
+                if on_stage:
+                    on_stage("")
             result = run_loop(
                 campaign,
                 family,

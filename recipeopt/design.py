@@ -114,6 +114,24 @@ def sample_feasible(space: Space, n: int, *, seed: int) -> np.ndarray:
     return X[space.feasible(space.from_cube(X, snap=False))]
 
 
+def candidate_pool(space: Space, n: int, *, seed: int, exclude: np.ndarray) -> np.ndarray:
+    """Return up to ``n`` distinct random feasible new recipes (process values), snapped to steps.
+
+    For ranking many candidates at once (the meta-prior's first batch): uniform
+    feasible draws, snapped, with repeats and recipes in ``exclude`` (unit-cube
+    points) removed.
+    """
+    values = space.snap_feasible(space.from_cube(sample_feasible(space, n, seed=seed), snap=False))
+    values = values[space.feasible(values)]
+    cube = space.to_cube(values)
+    _, first = np.unique(np.round(cube, 9), axis=0, return_index=True)
+    keep = np.sort(first)
+    used = exclude.reshape(-1, space.dim)
+    if len(used):
+        keep = keep[~same_recipe(cube[keep], used).any(axis=1)]
+    return values[keep]
+
+
 def feasible_cube_points(
     space: Space, n: int, *, seed: int, bounds: np.ndarray
 ) -> np.ndarray | None:

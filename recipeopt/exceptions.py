@@ -38,3 +38,7 @@ class NoMeasurementsError(RecipeoptError):
 
 class NotEnoughPointsLeftError(RecipeoptError):
     """The space holds fewer distinct new recipes than were asked for."""
+
+
+class CheckpointError(RecipeoptError):
+    """A meta-trained checkpoint is missing, unreadable, or made for another campaign."""

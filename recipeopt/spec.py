@@ -307,23 +307,40 @@ def _default_objective() -> Objective:
 
 
 class ModelConfig(_Record):
-    """How ``suggest`` models the campaign once the initial design is done.
+    """How ``suggest`` models the campaign.
 
     Attributes:
-        method: ``"ensemble"`` (deep ensemble, the default) or ``"gp"`` (BoTorch SingleTaskGP).
+        method: ``"maml-ensemble"`` (a deep ensemble meta-trained on the history,
+            adapted to the campaign's runs; the default when ``history:`` is set),
+            ``"ensemble"`` (the same ensemble trained from scratch; the default
+            otherwise) or ``"gp"`` (BoTorch SingleTaskGP).
         members: Number of ensemble members.
         hidden: Width of each hidden layer of a member.
         layers: Number of hidden layers of a member.
-        epochs: Full-batch training steps per member.
+        epochs: Full-batch training steps per member (scratch ensemble).
         trust_region: Restrict the acquisition to a box around the best run (TuRBO-style).
+        algorithm: Meta-training algorithm: ``maml`` (second order), ``fomaml`` or ``reptile``.
+        inner_steps: SGD steps of MAML's inner loop during meta-training.
+        inner_lr: Inner-loop learning rate.
+        meta_epochs: Most meta-training epochs (early stopping usually ends sooner).
+        checkpoint: Where the meta-trained weights live (default:
+            ``<name>.<algorithm>.pt`` beside the YAML).
+        guard: Fall back to the scratch ensemble when it fits held-out runs better
+            than the adapted prior (negative transfer).
     """
 
-    method: Literal["ensemble", "gp"] = "ensemble"
+    method: Literal["maml-ensemble", "ensemble", "gp"] | None = None
     members: int = Field(default=8, ge=2, le=64)
     hidden: int = Field(default=64, ge=4, le=1024)
     layers: int = Field(default=2, ge=1, le=6)
     epochs: int = Field(default=400, ge=10, le=20000)
     trust_region: bool = True
+    algorithm: Literal["maml", "fomaml", "reptile"] = "maml"
+    inner_steps: int = Field(default=5, ge=1, le=50)
+    inner_lr: float = Field(default=0.1, gt=0.0, le=1.0)
+    meta_epochs: int = Field(default=300, ge=1, le=100_000)
+    checkpoint: str | None = None
+    guard: bool = True
 
 
 class CampaignSpec(_Record):
@@ -399,7 +416,19 @@ class CampaignSpec(_Record):
                     "linear constraints need linear-scale parameters"
                 )
         _check_feasible(self)
+        if self.model.method == "maml-ensemble" and not self.history:
+            raise ValueError(
+                "model.method: maml-ensemble meta-trains on earlier recipes, and history: "
+                "lists none; add history: files or use method: ensemble"
+            )
         return self
+
+    @property
+    def method(self) -> str:
+        """The model ``suggest`` uses: ``model.method``, else maml-ensemble with history."""
+        if self.model.method is not None:
+            return self.model.method
+        return "maml-ensemble" if self.history else "ensemble"
 
     def linear_constraints(self) -> list[LinearConstraint]:
         """Return the parsed constraints, in spec order."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -13,10 +12,20 @@ ROOT = Path(__file__).resolve().parents[1]
 ETCH42 = ROOT / "campaigns" / "etch42.yaml"
 
 
-def scratch_copy(campaign: Path, folder: Path) -> Path:
-    """Copy a campaign YAML into ``folder``, history beside it; its store lands there too."""
+#: The scratch copies test the scratch-ensemble path; tests/test_meta.py tests maml-ensemble.
+SCRATCH_MODEL = "model: {method: ensemble}\n"
+
+
+def scratch_copy(campaign: Path, folder: Path, *, model: str = SCRATCH_MODEL) -> Path:
+    """Copy a campaign YAML into ``folder``, history beside it; its store lands there too.
+
+    Args:
+        campaign: The YAML to copy.
+        folder: Where to put it.
+        model: A ``model:`` block appended to the copy.
+    """
     path = folder / campaign.name
-    shutil.copy(campaign, path)
+    path.write_text(campaign.read_text() + model)
     (folder / "history").symlink_to(campaign.parent / "history", target_is_directory=True)
     return path
 

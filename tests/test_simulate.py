@@ -6,9 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from recipeopt.history import read_history
 from recipeopt.simulate.etch import METRICS, EtchRecipe
 from recipeopt.simulate.family import TEST_OFFSET, get_family
-from recipeopt.simulate.history import history_runs, read_history, write_history
+from recipeopt.simulate.history import history_runs, write_history
 from recipeopt.spec import load_spec
 
 

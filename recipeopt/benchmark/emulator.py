@@ -18,11 +18,11 @@ import numpy as np
 import pandas as pd
 
 from recipeopt.exceptions import RecipeoptError
+from recipeopt.history import history_paths, read_history
 from recipeopt.objective import Objective
 from recipeopt.simulate.family import Family, Task
-from recipeopt.simulate.history import read_history
 from recipeopt.space import Space
-from recipeopt.spec import CampaignSpec, load_spec, resolve_glob
+from recipeopt.spec import CampaignSpec, load_spec
 
 #: A recipe needs at least this many logged runs to be emulated.
 MIN_RUNS = 20
@@ -114,7 +114,7 @@ def history_family(campaign: Path) -> HistoryFamily:
         RecipeoptError: If the campaign has no history or too few recipes.
     """
     spec = load_spec(campaign)
-    paths = [p for pattern in spec.history for p in resolve_glob(campaign.parent, pattern)]
+    paths = history_paths(spec, campaign.parent)
     if not paths:
         raise RecipeoptError(
             f"{campaign}: history: lists no files; add history CSVs to benchmark on them"

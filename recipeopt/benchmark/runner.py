@@ -22,11 +22,15 @@ from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
 
+import pandas as pd
+
 from recipeopt.exceptions import RecipeoptError
 from recipeopt.simulate.family import Family
 
+#: Meta-learned methods and the meta-training algorithm of each.
+META_METHODS = {"maml-ensemble": "maml", "fomaml-ensemble": "fomaml", "reptile-ensemble": "reptile"}
 #: Methods the benchmark knows: designs, and models behind the same ``suggest``.
-METHODS = ("random", "sobol", "gp", "ensemble")
+METHODS = ("random", "sobol", "gp", "ensemble", *META_METHODS)
 
 
 @dataclass(frozen=True)
@@ -41,6 +45,7 @@ class Job:
     batch: int
     f_star: float
     f_median: float
+    checkpoint: str = ""
 
     @property
     def name(self) -> str:
@@ -71,11 +76,14 @@ def run_job(job: Job) -> dict:
     torch.set_num_threads(1)
     family = load_family(job.family)
     spec = family.spec
-    if job.method in ("gp", "ensemble"):
-        spec = spec.model_copy(
-            update={"model": spec.model.model_copy(update={"method": job.method})}
-        )
-    campaign = Campaign(spec, None, storage="sqlite://")
+    if job.method in ("gp", "ensemble", *META_METHODS):
+        update: dict = {"method": "maml-ensemble" if job.method in META_METHODS else job.method}
+        if job.method in META_METHODS:
+            update["algorithm"] = META_METHODS[job.method]
+        spec = spec.model_copy(update={"model": spec.model.model_copy(update=update)})
+    campaign = Campaign(
+        spec, None, storage="sqlite://", checkpoint=Path(job.checkpoint) if job.checkpoint else None
+    )
     method = job.method if job.method in ("random", "sobol") else "auto"
     try:
         result = run_loop(
@@ -112,6 +120,69 @@ class Benchmark:
     out: Path
     landscape_samples: int = 100_000
     landscape_polish: int = 16
+    history: str | None = None
+    meta_epochs: int | None = None
+
+    def history_table(self, recipe: int) -> pd.DataFrame:
+        """Return the history the meta-learned methods train on when ``recipe`` is tested.
+
+        The ``history`` glob if given (the negative-transfer check trains on
+        another family's logs); for ``history:`` families, every other recipe
+        (leave one out); otherwise the family campaign's own history files.
+        """
+        from recipeopt.history import history_paths, read_history
+        from recipeopt.simulate.family import CAMPAIGNS
+        from recipeopt.spec import resolve_glob
+
+        family = load_family(self.family)
+        spec = family.spec
+        if self.history is not None:
+            paths = resolve_glob(Path.cwd(), self.history)
+        elif hasattr(family, "others"):
+            return family.others(recipe)
+        else:
+            paths = history_paths(spec, CAMPAIGNS)
+        if not paths:
+            raise RecipeoptError(
+                f"no history files for the meta-learned methods ({self.history or spec.history}); "
+                "pass --history GLOB"
+            )
+        return read_history(paths, spec.parameter_names, spec.metric_names)
+
+    def checkpoints(
+        self, progress: Callable[[str], None] | None = None
+    ) -> dict[tuple[str, int], str]:
+        """Meta-train (once, cached in ``out/checkpoints``) what the meta-learned methods need.
+
+        Returns:
+            ``{(method, recipe): checkpoint path}``.
+        """
+        from recipeopt.campaign import Campaign
+
+        family = load_family(self.family)
+        folder = self.out / "checkpoints"
+        leave_one_out = self.history is None and hasattr(family, "others")
+        found: dict[tuple[str, int], str] = {}
+        for method in self.methods:
+            if method not in META_METHODS:
+                continue
+            algorithm = META_METHODS[method]
+            for recipe in family.test_recipes(self.test_recipes):
+                name = f"{algorithm}-without-{recipe}.pt" if leave_one_out else f"{algorithm}.pt"
+                path = folder / name
+                if not path.exists():
+                    if progress:
+                        progress(f"meta-training {algorithm} for {path.name}")
+                    campaign = Campaign(family.spec, None, storage="sqlite://")
+                    campaign.pretrain(
+                        algorithm=algorithm,
+                        epochs=self.meta_epochs,
+                        history=self.history_table(recipe),
+                        out=path,
+                    )
+                    campaign.close()
+                found[(method, recipe)] = str(path)
+        return found
 
     def landscapes(
         self, progress: Callable[[str], None] | None = None
@@ -136,11 +207,25 @@ class Benchmark:
                 cache.write_text(json.dumps({str(k): list(v) for k, v in known.items()}, indent=1))
         return {k: (float(v[0]), float(v[1])) for k, v in known.items()}
 
-    def jobs(self, landscapes: dict[int, tuple[float, float]]) -> list[Job]:
+    def jobs(
+        self,
+        landscapes: dict[int, tuple[float, float]],
+        checkpoints: dict[tuple[str, int], str] | None = None,
+    ) -> list[Job]:
         """Return every job, recipe-major so partial results cover all methods."""
         family = load_family(self.family)
+        checkpoints = checkpoints or {}
         return [
-            Job(self.family, method, index, seed, self.budget, self.batch, *landscapes[index])
+            Job(
+                self.family,
+                method,
+                index,
+                seed,
+                self.budget,
+                self.batch,
+                *landscapes[index],
+                checkpoint=checkpoints.get((method, index), ""),
+            )
             for index in family.test_recipes(self.test_recipes)
             for seed in range(self.seeds)
             for method in self.methods
@@ -156,14 +241,15 @@ class Benchmark:
         """Run every job not already in ``out``; return all records of this benchmark.
 
         Side effects:
-            Writes ``out/landscape.json`` and ``out/runs/<job>.json``.
+            Writes ``out/landscape.json``, ``out/checkpoints/*.pt`` (meta-learned
+            methods) and ``out/runs/<job>.json``.
         """
         unknown = [m for m in self.methods if m not in METHODS]
         if unknown:
             raise RecipeoptError(f"unknown method {unknown[0]!r}; choose from {', '.join(METHODS)}")
         runs = self.out / "runs"
         runs.mkdir(parents=True, exist_ok=True)
-        jobs = self.jobs(self.landscapes(progress))
+        jobs = self.jobs(self.landscapes(progress), self.checkpoints(progress))
         records = {
             job.name: json.loads(p.read_text())
             for job in jobs
@@ -172,7 +258,7 @@ class Benchmark:
         todo = [job for job in jobs if job.name not in records]
 
         def keep(record: dict) -> None:
-            name = Job(**{k: record[k] for k in Job.__dataclass_fields__}).name
+            name = Job(**{k: record[k] for k in Job.__dataclass_fields__ if k in record}).name
             tmp = runs / f"{name}.json.tmp"
             tmp.write_text(json.dumps(record))
             os.replace(tmp, runs / f"{name}.json")  # atomic: a killed run leaves no half record

@@ -21,6 +21,7 @@ Example:
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import torch
@@ -108,11 +109,18 @@ class EnsembleFit:
         model: The BoTorch model.
         cv_mean: ``n x m`` held-out predictions of each training point (or None).
         cv_std: ``n x m`` raw held-out member standard deviations (or None).
+        steps: Adaptation steps chosen on held-out runs (adapted ensembles only).
     """
 
     model: DeepEnsemble
     cv_mean: Tensor | None = None
     cv_std: Tensor | None = None
+    steps: int | None = None
+
+    def cv_error(self, Y: Tensor, weights: Tensor) -> float:
+        """Return the held-out mean squared error of the weighted objective ``Y @ weights``."""
+        assert self.cv_mean is not None
+        return float((((self.cv_mean - Y) @ weights) ** 2).mean())
 
 
 def train_members(
@@ -146,9 +154,45 @@ def train_members(
     return net, {k: v.detach() for k, v in params.items()}
 
 
-def _bootstrap_weights(s: int, n: int, generator: torch.Generator, dtype: torch.dtype) -> Tensor:
-    """Bayesian-bootstrap weights: ``s x n`` Exp(1) draws (every point keeps some weight)."""
-    return -torch.log(torch.rand(s, n, generator=generator, dtype=dtype).clamp_min(1e-12))
+def cv_weights(n: int, s: int, folds: int, seed: int) -> tuple[Tensor, Tensor, int]:
+    """Return member weights for a final fit plus k-fold cross-validation fits.
+
+    Each of the ``s`` members gets Bayesian-bootstrap weights (``Exp(1)`` draws,
+    so every point keeps some weight); fold ``k``'s copies of them zero the
+    points of fold ``k``.
+
+    Returns:
+        ``((1 + folds) * s) x n`` weights (final members first, then fold by
+        fold), the ``n`` fold of each point, and the number of folds (0 with
+        fewer than 4 points).
+    """
+    generator = torch.Generator().manual_seed(seed)
+    boot = -torch.log(torch.rand(s, n, generator=generator).clamp_min(1e-12))
+    folds = min(folds, n) if n >= 4 else 0
+    fold_of = torch.randperm(n, generator=generator) % max(folds, 1)
+    weights = [boot] + [boot * (fold_of != k).to(boot) for k in range(folds)]
+    return torch.cat(weights), fold_of, folds
+
+
+def held_out(
+    pred: Tensor, fold_of: Tensor, s: int, transform: Standardize
+) -> tuple[Tensor, Tensor]:
+    """Return each point's prediction by the members that did not see it.
+
+    Args:
+        pred: ``(folds * s) x n x m`` predictions of the cross-validation members
+            (in the transformed space), fold by fold.
+        fold_of: ``n`` fold of each point.
+        s: Members per fold.
+        transform: The fitted outcome transform (predictions are untransformed).
+
+    Returns:
+        ``n x m`` held-out means and raw member standard deviations, in ``Y``'s units.
+    """
+    n, m = pred.shape[-2:]
+    own = pred.reshape(-1, s, n, m)[fold_of, :, torch.arange(n)]  # n x s x m
+    scale = transform.stdvs.squeeze(0)
+    return own.mean(dim=1) * scale + transform.means.squeeze(0), own.std(dim=1) * scale
 
 
 def fit_ensemble(X: Tensor, Y: Tensor, config: EnsembleConfig, seed: int) -> EnsembleFit:
@@ -173,28 +217,19 @@ def fit_ensemble(X: Tensor, Y: Tensor, config: EnsembleConfig, seed: int) -> Ens
     standardize = Standardize(m=m).to(Y)
     Y_tf, _ = standardize(Y)
     standardize.eval()
-    generator = torch.Generator().manual_seed(seed)
-    boot = _bootstrap_weights(s, n, generator, torch.float32)
-    folds = min(config.folds, n) if n >= 4 else 0
-    fold_of = torch.randperm(n, generator=generator) % max(folds, 1)
-    weights = [boot]
-    for k in range(folds):
-        weights.append(boot * (fold_of != k).to(boot))
+    weights, fold_of, folds = cv_weights(n, s, config.folds, seed)
     seeds = [seed * 7919 + j for j in range(s * (1 + folds))]
     X32, Y32 = X.float(), Y_tf.float()
-    net, params = train_members(X32, Y32, torch.cat(weights), config, seeds)
+    net, params = train_members(X32, Y32, weights, config, seeds)
     final = {k: v[:s].to(X) for k, v in params.items()}
     net = net.to(X)
     if folds < 2:
         return EnsembleFit(DeepEnsemble(net, final, torch.ones(m).to(X), standardize))
     with torch.no_grad():
         cv_members = {k: v[s:] for k, v in params.items()}
-        pred = predict_members(net.float(), cv_members, X32).reshape(folds, s, n, m)
+        pred = predict_members(net.float(), cv_members, X32)
         net = net.to(X)
-        own = pred[fold_of, :, torch.arange(n)].to(X)  # n x s x m: each point by its held-out fold
-        scale = standardize.stdvs.squeeze(0)
-        cv_mean = own.mean(dim=1) * scale + standardize.means.squeeze(0)
-        cv_std = own.std(dim=1) * scale
+    cv_mean, cv_std = held_out(pred.to(X), fold_of, s, standardize)
     spread = spread_factor(Y, cv_mean, cv_std)
     return EnsembleFit(
         DeepEnsemble(net, final, spread, standardize), cv_mean=cv_mean, cv_std=cv_std
@@ -211,3 +246,107 @@ def spread_factor(Y: Tensor, mean: Tensor, std: Tensor) -> Tensor:
     """
     z2 = ((Y - mean) / std.clamp_min(1e-6)) ** 2
     return z2.mean(dim=0).sqrt().clamp(*SPREAD_LIMITS)
+
+
+#: Adaptation lengths tried on held-out runs, in SGD steps from the meta-learned weights.
+STEP_GRID = (0, 1, 2, 3, 5, 8, 12, 20, 30, 50, 80, 120, 200, 300, 500)
+
+
+def fixed_standardize(mean: Tensor, std: Tensor) -> Standardize:
+    """Return BoTorch's ``Standardize`` with given (not fitted) means and deviations (eval)."""
+    transform = Standardize(m=mean.shape[-1]).to(mean)
+    transform.means = mean.reshape(1, -1).clone()
+    transform.stdvs = std.reshape(1, -1).clone()
+    transform._stdvs_sq = transform.stdvs**2
+    transform._is_trained = torch.tensor(True)
+    return transform.eval()
+
+
+def adapt_ensemble(
+    net: MLP,
+    params: dict[str, Tensor],
+    X: Tensor,
+    Y: Tensor,
+    transform: Standardize,
+    *,
+    lr: float,
+    default_steps: int,
+    default_spread: Tensor,
+    seed: int,
+    folds: int = 5,
+) -> EnsembleFit:
+    """Adapt meta-learned members to ``(X, Y)``; choose the steps and the spread on held-out runs.
+
+    Every member starts from its meta-learned weights (never changed: the
+    adaptation is functional) and takes SGD steps on its own Bayesian-bootstrap
+    weighting of the runs. With 4 or more runs, k-fold copies of the members
+    adapt with one fold held out, all in one vectorized run; after each length
+    in :data:`STEP_GRID` the held-out error is measured, and the length with
+    the lowest error is kept. The same held-out predictions calibrate the spread
+    (:func:`spread_factor`). With fewer runs, ``default_steps`` and
+    ``default_spread`` (from the meta-training's held-out recipes) are used.
+
+    Args:
+        net: The member architecture.
+        params: Meta-learned member parameters, ``s x ...``.
+        X: ``n x d`` inputs on the unit cube.
+        Y: ``n x m`` normalized outputs.
+        transform: The checkpoint's fixed output standardization.
+        lr: Inner learning rate.
+        default_steps: Steps used without cross-validation.
+        default_spread: ``m`` spread factors used without cross-validation.
+        seed: Seeds bootstraps and folds.
+        folds: Folds of the cross-validation.
+
+    Returns:
+        The adapted ensemble (in ``X``'s dtype), with held-out predictions and the chosen steps.
+    """
+    from recipeopt.meta.maml import adapt
+
+    n = len(Y)
+    s = next(iter(params.values())).shape[0]
+    net32 = copy.deepcopy(net).float()
+    X32 = X.float()
+    Y32 = transform(Y)[0].float()
+    weights, fold_of, folds = cv_weights(n, s, folds, seed)
+    copies = 1 + folds
+    current = {k: torch.cat([v.float()] * copies) for k, v in params.items()}
+
+    def advance(p: dict[str, Tensor], steps: int) -> dict[str, Tensor]:
+        one = lambda q, w: adapt(net32, q, X32, Y32, lr=lr, steps=steps, weights=w, check=False)  # noqa: E731
+        with torch.no_grad():
+            return torch.func.vmap(one)(p, weights)
+
+    def model(p: dict[str, Tensor], spread: Tensor) -> DeepEnsemble:
+        final = {k: v[:s].to(X) for k, v in p.items()}
+        return DeepEnsemble(copy.deepcopy(net).to(X), final, spread.to(X), transform)
+
+    if folds < 2:
+        adapted = advance(current, default_steps)
+        return EnsembleFit(model(adapted, default_spread), steps=default_steps)
+    best: tuple[float, int, dict[str, Tensor], Tensor, Tensor] | None = None
+    done, worse = 0, 0
+    for steps in STEP_GRID:
+        current = advance(current, steps - done)
+        done = steps
+        if not all(torch.isfinite(v).all() for v in current.values()):
+            break  # the inner loop diverged: keep the best length before it
+        with torch.no_grad():
+            cv_members = {k: v[s:] for k, v in current.items()}
+            pred = predict_members(net32, cv_members, X32).to(X)
+        cv_mean, cv_std = held_out(pred, fold_of, s, transform)
+        error = float((((cv_mean - Y) / transform.stdvs) ** 2).mean())
+        if best is None or error < best[0]:
+            best = (error, steps, {k: v.clone() for k, v in current.items()}, cv_mean, cv_std)
+            worse = 0
+        else:
+            worse += 1
+            # NOTE: the first few steps move little and the held-out error is noisy, so only
+            # a rise that lasts past 30 steps ends the search (longer adaptation overfits).
+            if worse >= 3 and steps >= 30:
+                break
+    if best is None:
+        raise ValueError("adaptation diverged at once; lower the inner learning rate")
+    _, steps, adapted, cv_mean, cv_std = best
+    spread = spread_factor(Y, cv_mean, cv_std)
+    return EnsembleFit(model(adapted, spread), cv_mean=cv_mean, cv_std=cv_std, steps=steps)

@@ -49,8 +49,10 @@ class MLP(nn.Module):
         # NOTE: centring the cube at 0 keeps SiLU units in their curved range at init.
         features = [2.0 * X[..., self.numeric] - 1.0]
         for j, k in self.categorical.items():
-            code = (X[..., j] * (k - 1)).round().long().clamp(0, k - 1)
-            features.append(torch.nn.functional.one_hot(code, k).to(X))
+            # NOTE: a comparison rather than F.one_hot, so the member also runs under vmap
+            # with batched inputs (meta-training vmaps over tasks).
+            code = (X[..., j : j + 1] * (k - 1)).round().clamp(0, k - 1)
+            features.append((code == torch.arange(k, dtype=X.dtype, device=X.device)).to(X))
         return self.body(torch.cat(features, dim=-1) if len(features) > 1 else features[0])
 
 

@@ -12,7 +12,8 @@ engineer's working recipe would be), and its runs are drawn as
 all feasible, snapped to the step grid, and measured with noise.
 
 A history CSV holds a ``recipe`` column, the parameter columns and the metric
-columns, one row per run; that is the format ``history:`` in a campaign reads.
+columns, one row per run; that is the format ``history:`` in a campaign reads
+(:mod:`recipeopt.history`).
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from recipeopt.exceptions import RecipeoptError
 from recipeopt.simulate.family import Family
 
 DOE_SD = 0.1
@@ -101,26 +101,3 @@ def write_history(
         if on_recipe is not None:
             on_recipe(i)
     return paths
-
-
-def read_history(paths: list[Path], parameters: list[str], metrics: list[str]) -> pd.DataFrame:
-    """Read history CSVs into one table with ``recipe``, parameter and metric columns.
-
-    Raises:
-        RecipeoptError: If a file lacks a column (the message names the file and column).
-    """
-    frames = []
-    for path in paths:
-        frame = pd.read_csv(path)
-        needed = ["recipe", *parameters, *metrics]
-        missing = [c for c in needed if c not in frame.columns]
-        if missing:
-            raise RecipeoptError(
-                f"{path}: history file lacks column {missing[0]!r}; add it or drop the file"
-            )
-        frames.append(frame[needed])
-    return (
-        pd.concat(frames, ignore_index=True)
-        if frames
-        else pd.DataFrame(columns=["recipe", *parameters, *metrics])
-    )

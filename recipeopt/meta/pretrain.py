@@ -1,0 +1,362 @@
+"""Meta-train the deep ensemble on historical recipes: MAML, first-order MAML or Reptile.
+
+Every member of the ensemble is meta-trained at once: member parameters are
+stacked on a leading dimension and the whole meta-batch (members x tasks) runs
+under :func:`torch.func.vmap`, with the inner loop of
+:func:`recipeopt.meta.maml.adapt` inside. Members differ in their
+initialization seed and in their bootstrap of the training recipes, so they
+do not all learn the same prior.
+
+One meta-step, per member: draw ``meta_batch`` recipes from the member's
+bootstrap, split each into a support set (a random size in ``support``, so the
+prior learns to adapt from 5 runs as well as from 40) and a query set; adapt
+on the support set in ``inner_steps`` SGD steps; the outer loss is the squared
+error on the query set, minimized by Adam.
+
+* ``maml``: the meta-gradient flows through the inner steps (second order).
+* ``fomaml``: inner gradients are constants (first order).
+* ``reptile``: adapt on support and query together, and move the
+  meta-weights toward the adapted ones (the Reptile direction is handed to Adam
+  as the gradient).
+
+Outputs are standardized by one global mean and deviation per metric over
+all history runs; per-task standardization is known to diverge (shared/DESIGN.md).
+A share of the recipes is held out: their query loss after adaptation decides
+early stopping and which weights are kept, and their held-out errors calibrate
+the member spread (the factor by which member deviations must be scaled for
+the predictive spread to match the error).
+
+Example:
+    >>> result = meta_train(tasks, MetaConfig(algorithm="fomaml"), seed=0)  # doctest: +SKIP
+    >>> result.params["body.0.weight"].shape  # members x hidden x inputs  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Literal
+
+import torch
+from torch import Tensor
+
+from recipeopt.exceptions import RecipeoptError
+from recipeopt.history import MetaTasks
+from recipeopt.meta.maml import adapt, mse
+from recipeopt.models.network import MLP, init_member_params, predict_members
+
+Algorithm = Literal["maml", "fomaml", "reptile"]
+ALGORITHMS: tuple[Algorithm, ...] = ("maml", "fomaml", "reptile")
+#: Support sizes at which the held-out recipes calibrate the member spread.
+CALIBRATION_SHOTS = (5, 10, 20)
+
+
+@dataclass(frozen=True)
+class MetaConfig:
+    """Architecture and meta-training settings.
+
+    Attributes:
+        algorithm: ``maml`` (second order), ``fomaml`` or ``reptile``.
+        members: Ensemble members ``s``.
+        hidden: Hidden-layer width.
+        layers: Hidden layers.
+        categorical: ``{input index: choices}`` of categorical inputs.
+        inner_steps: SGD steps of the inner loop ``K``.
+        inner_lr: Inner learning rate.
+        meta_lr: Adam learning rate of the outer loop.
+        meta_batch: Recipes per member per meta-step.
+        support: Smallest and largest support set.
+        query: Query set size (at most).
+        epochs: Most epochs; an epoch is one meta-step per ``meta_batch`` training recipes.
+        eval_every: Epochs between validation checks.
+        patience: Validation checks without improvement before stopping.
+        validation: Share of recipes held out for early stopping and calibration.
+    """
+
+    algorithm: Algorithm = "maml"
+    members: int = 8
+    hidden: int = 64
+    layers: int = 2
+    categorical: tuple[tuple[int, int], ...] = ()
+    inner_steps: int = 5
+    inner_lr: float = 0.1
+    meta_lr: float = 1e-3
+    meta_batch: int = 4
+    support: tuple[int, int] = (5, 40)
+    query: int = 40
+    epochs: int = 300
+    eval_every: int = 5
+    patience: int = 8
+    validation: float = 0.15
+
+    def network(self, d: int, m: int) -> MLP:
+        """Return the member architecture for ``d`` inputs and ``m`` outputs."""
+        return MLP(d, m, self.hidden, self.layers, dict(self.categorical))
+
+
+@dataclass
+class MetaResult:
+    """Meta-trained members and what the held-out recipes said about them.
+
+    Attributes:
+        params: Member parameters stacked as ``s x ...`` (float32).
+        y_mean: ``m`` global output means (normalized metric units).
+        y_std: ``m`` global output deviations.
+        spread_prior: ``m`` spread factors of the un-adapted prior.
+        spread_adapted: ``m`` spread factors after ``inner_steps`` on a few runs.
+        epochs: Epochs run.
+        best_loss: Best held-out query loss (standardized units), or NaN without held-out recipes.
+        stopped_early: Whether the patience ran out before ``epochs``.
+        train_recipes: Recipes meta-trained on.
+        validation_recipes: Recipes held out.
+    """
+
+    params: dict[str, Tensor]
+    y_mean: Tensor
+    y_std: Tensor
+    spread_prior: Tensor
+    spread_adapted: Tensor
+    epochs: int
+    best_loss: float
+    stopped_early: bool
+    train_recipes: list[str] = field(default_factory=list)
+    validation_recipes: list[str] = field(default_factory=list)
+
+
+#: Called after each epoch with ``(epoch, epochs, train_loss, validation_loss or None)``.
+Progress = Callable[[int, int, float, float | None], None]
+
+
+def meta_train(
+    tasks: MetaTasks, config: MetaConfig, *, seed: int, on_epoch: Progress | None = None
+) -> MetaResult:
+    """Meta-train ``config.members`` members on ``tasks``.
+
+    Args:
+        tasks: Historical recipes (at least 2).
+        config: Settings.
+        seed: Seeds initialization, bootstraps, splits and the held-out choice.
+        on_epoch: Progress callback.
+
+    Returns:
+        The meta-trained members with their calibration.
+
+    Raises:
+        RecipeoptError: With fewer than 2 recipes, or when the meta-loss diverges.
+    """
+    if len(tasks) < 2:
+        raise RecipeoptError(
+            "history: meta-training needs at least 2 recipes with enough runs, "
+            f"found {len(tasks)}; "
+            "add history files or use model.method: ensemble"
+        )
+    generator = torch.Generator().manual_seed(seed)
+    d, m = tasks.X[0].shape[-1], tasks.Y[0].shape[-1]
+    Y_all = torch.cat(tasks.Y)
+    y_mean, y_std = Y_all.mean(dim=0), Y_all.std(dim=0).clamp_min(1e-6)
+    Ys = [(y - y_mean) / y_std for y in tasks.Y]
+    order = torch.randperm(len(tasks), generator=generator).tolist()
+    n_val = round(config.validation * len(tasks)) if len(tasks) >= 5 else 0
+    val_ids, train_ids = sorted(order[:n_val]), sorted(order[n_val:])
+    smallest = min(len(tasks.X[i]) for i in train_ids)
+    net = config.network(d, m)
+    s = config.members
+    params = {
+        k: v.requires_grad_()
+        for k, v in init_member_params(net, [seed * 7919 + j for j in range(s)]).items()
+    }
+    optimizer = torch.optim.Adam(params.values(), lr=config.meta_lr)
+    # Each member meta-trains on its own bootstrap of the training recipes.
+    boot = [
+        [
+            train_ids[i]
+            for i in torch.randint(len(train_ids), (len(train_ids),), generator=generator)
+        ]
+        for _ in range(s)
+    ]
+    sampler = _Sampler(tasks.X, Ys, generator)
+    validation = [
+        sampler.fixed_batch(val_ids, shots, config.query, seed=seed + shots)
+        for shots in CALIBRATION_SHOTS
+        if val_ids
+    ]
+    step = _meta_step(net, config)
+    steps_per_epoch = max(1, math.ceil(len(train_ids) / config.meta_batch))
+    best = (math.inf, {k: v.detach().clone() for k, v in params.items()})
+    checks_since_best, epoch, stopped_early = 0, 0, False
+    for epoch in range(1, config.epochs + 1):
+        total = 0.0
+        for _ in range(steps_per_epoch):
+            low, high = config.support
+            n_s = int(torch.randint(low, min(high, smallest - 1) + 1, (1,), generator=generator))
+            n_q = min(config.query, smallest - n_s)
+            batch = sampler.batch(boot, config.meta_batch, n_s, n_q)
+            optimizer.zero_grad(set_to_none=True)
+            loss = step(params, *batch)
+            if not math.isfinite(loss):
+                raise RecipeoptError(
+                    f"meta-training diverged at epoch {epoch} (loss {loss}); "
+                    f"lower model.inner_lr (now {config.inner_lr:g})"
+                )
+            optimizer.step()
+            total += loss
+        val_loss = None
+        if validation and (epoch % config.eval_every == 0 or epoch == config.epochs):
+            val_loss = _validation_loss(net, params, validation, config)
+            if val_loss < best[0]:
+                best = (val_loss, {k: v.detach().clone() for k, v in params.items()})
+                checks_since_best = 0
+            else:
+                checks_since_best += 1
+        if on_epoch is not None:
+            on_epoch(epoch, config.epochs, total / steps_per_epoch, val_loss)
+        if checks_since_best >= config.patience:
+            stopped_early = True
+            break
+    final = best[1] if validation else {k: v.detach().clone() for k, v in params.items()}
+    calibration = validation or [
+        sampler.fixed_batch(train_ids, shots, config.query, seed=seed + shots)
+        for shots in CALIBRATION_SHOTS
+    ]
+    spread_prior, spread_adapted = _calibrate(net, final, calibration, config)
+    return MetaResult(
+        params=final,
+        y_mean=y_mean,
+        y_std=y_std,
+        spread_prior=spread_prior,
+        spread_adapted=spread_adapted,
+        epochs=epoch,
+        best_loss=best[0] if validation else math.nan,
+        stopped_early=stopped_early,
+        train_recipes=[tasks.recipes[i] for i in train_ids],
+        validation_recipes=[tasks.recipes[i] for i in val_ids],
+    )
+
+
+Batch = tuple[Tensor, Tensor, Tensor, Tensor]
+
+
+class _Sampler:
+    """Draws support/query splits of recipes, stacked for ``vmap``."""
+
+    def __init__(self, X: list[Tensor], Y: list[Tensor], generator: torch.Generator) -> None:
+        self.X, self.Y, self.generator = X, Y, generator
+
+    def _split(self, i: int, n_s: int, n_q: int, generator: torch.Generator) -> Batch:
+        rows = torch.randperm(len(self.X[i]), generator=generator)
+        s, q = rows[:n_s], rows[n_s : n_s + n_q]
+        return self.X[i][s], self.Y[i][s], self.X[i][q], self.Y[i][q]
+
+    def batch(self, boot: list[list[int]], tasks: int, n_s: int, n_q: int) -> Batch:
+        """Return ``s x tasks x ...`` splits, each member drawing from its own bootstrap."""
+        parts = []
+        for member in boot:
+            picks = torch.randint(len(member), (tasks,), generator=self.generator).tolist()
+            parts.append([self._split(member[p], n_s, n_q, self.generator) for p in picks])
+        return tuple(  # type: ignore[return-value]
+            torch.stack([torch.stack([split[k] for split in row]) for row in parts])
+            for k in range(4)
+        )
+
+    def fixed_batch(self, ids: list[int], n_s: int, n_q: int, *, seed: int) -> Batch:
+        """Return ``tasks x ...`` splits of ``ids``, the same on every call (validation)."""
+        generator = torch.Generator().manual_seed(seed)
+        n_q = min(n_q, min(len(self.X[i]) for i in ids) - n_s)
+        splits = [self._split(i, n_s, n_q, generator) for i in ids]
+        return tuple(torch.stack([split[k] for split in splits]) for k in range(4))  # type: ignore[return-value]
+
+
+def _meta_step(net: MLP, config: MetaConfig) -> Callable[..., float]:
+    """Return ``step(params, Xs, Ys, Xq, Yq)``: fill ``.grad`` of ``params``, return the loss."""
+    lr, steps = config.inner_lr, config.inner_steps
+
+    if config.algorithm == "reptile":
+
+        def reptile_target(p: dict, Xs: Tensor, Ys: Tensor, Xq: Tensor, Yq: Tensor) -> dict:
+            X, Y = torch.cat([Xs, Xq]), torch.cat([Ys, Yq])
+            return adapt(net, p, X, Y, lr=lr, steps=steps, check=False)
+
+        targets = torch.func.vmap(torch.func.vmap(reptile_target, in_dims=(None, 0, 0, 0, 0)))
+
+        def reptile(params: dict, Xs: Tensor, Ys: Tensor, Xq: Tensor, Yq: Tensor) -> float:
+            detached = {k: v.detach() for k, v in params.items()}
+            with torch.no_grad():
+                fast = targets(detached, Xs, Ys, Xq, Yq)  # s x tasks x ...
+                for k, v in params.items():
+                    v.grad = v.detach() - fast[k].mean(dim=1)
+                loss = torch.func.vmap(torch.func.vmap(_plain_mse(net), in_dims=(None, 0, 0)))(
+                    detached, Xq, Yq
+                )
+            return float(loss.mean())
+
+        return reptile
+
+    second_order = config.algorithm == "maml"
+
+    def query_loss(p: dict, Xs: Tensor, Ys: Tensor, Xq: Tensor, Yq: Tensor) -> Tensor:
+        fast = adapt(net, p, Xs, Ys, lr=lr, steps=steps, create_graph=second_order, check=False)
+        return mse(net, fast, Xq, Yq)
+
+    losses = torch.func.vmap(torch.func.vmap(query_loss, in_dims=(None, 0, 0, 0, 0)))
+
+    def maml(params: dict, Xs: Tensor, Ys: Tensor, Xq: Tensor, Yq: Tensor) -> float:
+        loss = losses(params, Xs, Ys, Xq, Yq)  # s x tasks
+        # NOTE: summed over members (each member's gradient is its own), mean over tasks.
+        loss.mean(dim=1).sum().backward()
+        return float(loss.detach().mean())
+
+    return maml
+
+
+def _plain_mse(net: MLP) -> Callable[[dict, Tensor, Tensor], Tensor]:
+    return lambda p, X, Y: mse(net, p, X, Y)
+
+
+def _adapted_predictions(net: MLP, params: dict, batch: Batch, config: MetaConfig) -> Tensor:
+    """Adapt every member on each recipe's support set; return ``s x tasks x n_q x m``."""
+    Xs, Ys, Xq, _ = batch
+
+    def one(p: dict, xs: Tensor, ys: Tensor, xq: Tensor) -> Tensor:
+        fast = adapt(net, p, xs, ys, lr=config.inner_lr, steps=config.inner_steps, check=False)
+        return torch.func.functional_call(net, fast, (xq,))
+
+    detached = {k: v.detach() for k, v in params.items()}
+    with torch.no_grad():
+        per_task = torch.func.vmap(one, in_dims=(None, 0, 0, 0))
+        return torch.func.vmap(per_task, in_dims=(0, None, None, None))(detached, Xs, Ys, Xq)
+
+
+def _validation_loss(net: MLP, params: dict, batches: list[Batch], config: MetaConfig) -> float:
+    """Mean query error of the ensemble mean after adaptation, over the held-out batches."""
+    losses = []
+    for batch in batches:
+        pred = _adapted_predictions(net, params, batch, config).mean(dim=0)
+        losses.append(float(((pred - batch[3]) ** 2).mean()))
+    return sum(losses) / len(losses)
+
+
+def _calibrate(
+    net: MLP, params: dict, batches: list[Batch], config: MetaConfig
+) -> tuple[Tensor, Tensor]:
+    """Return the spread factors of the prior and of the adapted members on held-out queries."""
+    from recipeopt.models.ensemble import spread_factor
+
+    prior_z: list[tuple[Tensor, Tensor, Tensor]] = []
+    adapted_z: list[tuple[Tensor, Tensor, Tensor]] = []
+    for batch in batches:
+        _, _, Xq, Yq = batch
+        with torch.no_grad():
+            prior = torch.stack(
+                [predict_members(net, params, Xq[t]) for t in range(len(Xq))], dim=1
+            )
+        adapted = _adapted_predictions(net, params, batch, config)
+        for values, out in ((prior, prior_z), (adapted, adapted_z)):
+            out.append((values.mean(dim=0), values.std(dim=0), Yq))
+    factors = []
+    for triples in (prior_z, adapted_z):
+        mean = torch.cat([t[0].reshape(-1, t[0].shape[-1]) for t in triples])
+        std = torch.cat([t[1].reshape(-1, t[1].shape[-1]) for t in triples])
+        Y = torch.cat([t[2].reshape(-1, t[2].shape[-1]) for t in triples])
+        factors.append(spread_factor(Y, mean, std))
+    return factors[0], factors[1]

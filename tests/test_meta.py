@@ -1,0 +1,272 @@
+"""Meta-training, history tasks, checkpoints, and the maml-ensemble inside suggest."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from click.testing import CliRunner
+
+from recipeopt.campaign import Campaign
+from recipeopt.checkpoints import check_compatible, load_checkpoint, stale_reason
+from recipeopt.cli import cli
+from recipeopt.exceptions import CheckpointError
+from recipeopt.history import MetaTasks, build_tasks
+from recipeopt.meta.maml import adapt
+from recipeopt.meta.pretrain import MetaConfig, meta_train
+from recipeopt.models.network import init_member_params
+from recipeopt.objective import Objective
+from recipeopt.space import Space
+from recipeopt.spec import load_spec
+from tests.conftest import ETCH42, fake_results
+
+FAST = "model: {meta_epochs: 2}\n"
+
+
+@pytest.fixture
+def maml42(tmp_path: Path) -> Path:
+    """A scratch etch42 with its own copy of the history and a 2-epoch meta-training."""
+    path = tmp_path / "etch42.yaml"
+    path.write_text(ETCH42.read_text() + FAST)
+    shutil.copytree(ETCH42.parent / "history" / "etch42", tmp_path / "history" / "etch42")
+    return path
+
+
+def shifted_tasks(count: int, runs: int, seed: int) -> MetaTasks:
+    """Tasks whose response is a bump whose height and position vary a little by task."""
+    rng = np.random.default_rng(seed)
+    X, Y = [], []
+    for _ in range(count):
+        centre = 0.3 + 0.4 * rng.random(3)
+        x = rng.random((runs, 3))
+        y = np.exp(-4.0 * ((x - centre) ** 2).sum(-1, keepdims=True)) * (1 + 0.2 * rng.random())
+        X.append(torch.as_tensor(x, dtype=torch.float32))
+        Y.append(torch.as_tensor(np.hstack([y, 1 - y]), dtype=torch.float32))
+    return MetaTasks(X, Y, [f"t{i}" for i in range(count)])
+
+
+# -- history ---------------------------------------------------------------
+
+
+def test_build_tasks_drops_and_counts_runs_that_do_not_fit():
+    spec = load_spec(ETCH42)
+    space, objective = Space.from_spec(spec), Objective.from_spec(spec)
+    table = pd.read_csv(ETCH42.parent / "history" / "etch42" / "recipe_000.csv")
+    table = pd.concat([table, table.iloc[:5].assign(recipe="tiny")], ignore_index=True)
+    table.loc[0, "pressure"] = 500.0  # outside [3, 80]
+    table.loc[1, "yield"] = np.nan
+    table.loc[2, "gap"] = np.nan
+    tasks = build_tasks(table, space, objective)
+    assert tasks.recipes == ["etch-0-000"]
+    assert tasks.dropped == {
+        "missing": 2,
+        "out_of_bounds": 1,
+        "small_recipes": 1,
+        "in_small_recipes": 5,
+    }
+    assert tasks.runs == 200 - 3
+    assert float(tasks.X[0].min()) >= 0.0 and float(tasks.X[0].max()) <= 1.0
+    expected = objective.normalize(table.iloc[3:4][objective.names].to_numpy(dtype=float))
+    np.testing.assert_allclose(tasks.Y[0][0].numpy(), expected[0], rtol=1e-6)
+
+
+# -- meta-training ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("algorithm", ["maml", "fomaml", "reptile"])
+def test_meta_training_beats_a_random_init_on_held_out_tasks(algorithm):
+    torch.manual_seed(0)
+    train, test = shifted_tasks(12, 60, seed=1), shifted_tasks(6, 60, seed=2)
+    config = MetaConfig(
+        algorithm=algorithm,
+        members=2,
+        hidden=16,
+        epochs=150,
+        eval_every=5,
+        inner_lr=0.1,
+        meta_lr=0.003,
+    )
+    result = meta_train(train, config, seed=0)
+    net = config.network(3, 2)
+    fresh = init_member_params(net, [100, 101])
+
+    def held_out_error(params: dict) -> float:
+        errors = []
+        for X, Y in zip(test.X, test.Y, strict=True):
+            Y = (Y - result.y_mean) / result.y_std
+            for j in range(2):
+                p = {k: v[j] for k, v in params.items()}
+                fast = adapt(net, p, X[:10], Y[:10], lr=0.1, steps=5)
+                pred = torch.func.functional_call(net, fast, (X[10:],))
+                errors.append(float(((pred - Y[10:]) ** 2).mean()))
+        return float(np.mean(errors))
+
+    assert held_out_error(result.params) < 0.5 * held_out_error(fresh)
+    assert result.epochs <= 150 and len(result.validation_recipes) == 2
+    assert torch.all(result.spread_adapted >= 0.5)
+
+
+def test_meta_training_is_reproducible_and_members_differ():
+    tasks = shifted_tasks(6, 40, seed=3)
+    config = MetaConfig(algorithm="fomaml", members=3, hidden=8, epochs=3)
+    a, b = meta_train(tasks, config, seed=5), meta_train(tasks, config, seed=5)
+    c = meta_train(tasks, config, seed=6)
+    for k in a.params:
+        assert torch.equal(a.params[k], b.params[k])
+    assert not all(torch.equal(a.params[k], c.params[k]) for k in a.params)
+    w = a.params["body.0.weight"]
+    assert not torch.allclose(w[0], w[1])
+
+
+def test_meta_training_needs_two_recipes():
+    from recipeopt.exceptions import RecipeoptError
+
+    with pytest.raises(RecipeoptError, match="at least 2 recipes"):
+        meta_train(shifted_tasks(1, 40, seed=0), MetaConfig(epochs=1), seed=0)
+
+
+# -- checkpoints and the campaign ---------------------------------------------
+
+
+def test_suggest_pretrains_on_demand_then_adapts_without_touching_the_checkpoint(maml42):
+    campaign = Campaign.load(maml42)
+    first = campaign.suggest(seed=3)
+    path = maml42.parent / "etch42.maml.pt"
+    assert path.exists()
+    runs = campaign.runs()
+    assert set(runs["method"]) == {"maml-ensemble"}
+    assert runs["model"].str.contains(r"prior\)").all()
+    assert runs["model"].str.contains("etch42.maml.pt#").all()
+    before = path.read_bytes()
+    campaign.record(fake_results(first))
+    second = campaign.suggest(seed=3)
+    assert path.read_bytes() == before  # adaptation is functional: the meta-weights stay
+    model = campaign.runs()["model"].iloc[-1]
+    assert "steps=" in model and "prior" not in model
+    space = campaign.space
+    assert space.feasible(space.values(second)).all()
+    assert not set(second["run_id"]) & set(first["run_id"])
+
+
+def test_same_seed_same_maml_suggestions(maml42, tmp_path):
+    a = Campaign.load(maml42)
+    batch = a.suggest(seed=1)
+    a.record(fake_results(batch))
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "etch42.yaml").write_text(maml42.read_text())
+    (other / "history").symlink_to(maml42.parent / "history", target_is_directory=True)
+    shutil.copy(maml42.parent / "etch42.maml.pt", other / "etch42.maml.pt")
+    b = Campaign.load(other / "etch42.yaml")
+    pd.testing.assert_frame_equal(batch, b.suggest(seed=1))
+    b.record(fake_results(batch))
+    names = a.space.names
+    pd.testing.assert_frame_equal(
+        a.suggest(seed=1)[names].reset_index(drop=True),
+        b.suggest(seed=1)[names].reset_index(drop=True),
+    )
+    assert not a.suggest(seed=2)[names].equals(b.suggest(seed=1)[names])
+
+
+def test_changed_history_makes_the_checkpoint_stale(maml42):
+    campaign = Campaign.load(maml42)
+    report = campaign.pretrain()
+    ckpt = load_checkpoint(report.path)
+    assert report.recipes == 30 and report.runs == 6000
+    assert ckpt.meta["history"]["files"] == 30
+    assert stale_reason(ckpt, campaign.meta_config(), ckpt.history_hash) is None
+    assert "inner_steps" in stale_reason(
+        ckpt, campaign.meta_config(inner_steps=3), ckpt.history_hash
+    )
+    extra = maml42.parent / "history" / "etch42" / "recipe_000.csv"
+    extra.write_text(extra.read_text() + extra.read_text().splitlines()[-1] + "\n")
+    campaign.checkpoint()
+    assert campaign.pretrain_reason == "the history files changed"
+    assert load_checkpoint(report.path).history_hash != ckpt.history_hash
+
+
+def test_checkpoint_for_another_space_is_refused(maml42):
+    campaign = Campaign.load(maml42)
+    report = campaign.pretrain()
+    ckpt = load_checkpoint(report.path)
+    wider = maml42.read_text().replace("bounds: [3, 80]", "bounds: [3, 100]")
+    maml42.write_text(wider)
+    other = Campaign.load(maml42)
+    with pytest.raises(CheckpointError, match=r"pressure bounds \[3.0, 80.0\].*\[3.0, 100.0\]"):
+        check_compatible(ckpt, other.space, other.objective)
+    result = CliRunner().invoke(cli, ["suggest", str(maml42)])
+    assert result.exit_code == 1
+    assert result.output.count("\n") == 1 and "recipeopt pretrain" in result.output
+    maml42.write_text(
+        maml42.read_text().replace("[3, 100]", "[3, 80]").replace("[90, 100]", "[80, 100]")
+    )
+    with pytest.raises(CheckpointError, match="metric uniformity range"):
+        check_compatible(ckpt, Campaign.load(maml42).space, Campaign.load(maml42).objective)
+
+
+def test_unreadable_checkpoint_is_one_line(tmp_path):
+    bad = tmp_path / "x.pt"
+    bad.write_text("not a checkpoint")
+    with pytest.raises(CheckpointError, match="not a readable checkpoint"):
+        load_checkpoint(bad)
+    with pytest.raises(CheckpointError, match="no checkpoint"):
+        load_checkpoint(tmp_path / "missing.pt")
+
+
+def test_guard_falls_back_to_scratch_when_the_prior_is_wrong(maml42):
+    campaign = Campaign.load(maml42)
+    report = campaign.pretrain()
+    payload = torch.load(report.path, weights_only=True)
+    # A broken prior: weights blown up 30x predict wild values that a few SGD steps cannot mend.
+    payload["params"] = {k: 30.0 * v for k, v in payload["params"].items()}
+    torch.save(payload, report.path)
+    rng = np.random.default_rng(0)
+    batch = campaign.suggest(12, method="sobol")
+    campaign.record(fake_results(batch, seed=int(rng.integers(100))))
+    campaign.suggest(seed=0)
+    model = campaign.runs()["model"].iloc[-1]
+    assert model.startswith("deep-ensemble") and "guard" in model
+
+
+def test_pretrain_command_reports_counts(maml42):
+    result = CliRunner().invoke(cli, ["pretrain", str(maml42), "--algorithm", "fomaml"])
+    assert result.exit_code == 0, result.output
+    assert "Meta-trained on 30 recipes (6000 runs)" in result.output
+    assert "Dropped 0 runs with missing values" in result.output
+    assert (maml42.parent / "etch42.fomaml.pt").exists()
+    assert "model.algorithm: fomaml" in result.output
+    payload = torch.load(maml42.parent / "etch42.fomaml.pt", weights_only=True)
+    assert payload["config"]["algorithm"] == "fomaml"
+    assert [p["name"] for p in payload["parameters"]][:2] == ["source_power", "bias_power"]
+    assert json.dumps(payload["versions"])  # plain strings
+
+
+def test_dep7_maml_loop_with_choices_equality_and_same_in_batch(tmp_path):
+    from recipeopt.simulate.family import TEST_OFFSET, get_family
+    from tests.conftest import ROOT, scratch_copy
+
+    dep7 = scratch_copy(ROOT / "campaigns" / "dep7.yaml", tmp_path, model=FAST)
+    family = get_family("dep")
+    task = family.recipe(TEST_OFFSET)
+    rng = np.random.default_rng(0)
+    runner = CliRunner()
+    for round_ in range(2):
+        out = tmp_path / f"b{round_}.csv"
+        args = ["suggest", str(dep7), "--out", str(out), "--same-in-batch", "chamber"]
+        result = runner.invoke(cli, args)
+        assert result.exit_code == 0, result.output
+        batch = pd.read_csv(out)
+        assert batch["chamber"].nunique() == 1 and (batch["deposition_time"] == 90).all()
+        fractions = batch[["precursor_frac", "oxidant_frac", "diluent_frac"]].sum(axis=1)
+        np.testing.assert_allclose(fractions, 1.0)
+        measured = task.measure(batch[family.space.names], rng)
+        measured.insert(0, "run_id", batch["run_id"])
+        measured.to_csv(tmp_path / "r.csv", index=False)
+        assert runner.invoke(cli, ["record", str(dep7), str(tmp_path / "r.csv")]).exit_code == 0
+    models = Campaign.load(dep7).runs()["model"]
+    assert models.iloc[0].endswith("prior)") and "steps=" in models.iloc[-1]
