@@ -72,7 +72,7 @@ def smoke(tmp_path_factory):
     out = tmp_path_factory.mktemp("bench")
     bench = Benchmark(
         "etch",
-        ["random", "sobol", "gp", "ensemble"],
+        ["random", "sobol", "gp", "ensemble", "maml-ensemble"],
         test_recipes=2,
         seeds=1,
         budget=12,
@@ -80,13 +80,14 @@ def smoke(tmp_path_factory):
         out=out,
         landscape_samples=5000,
         landscape_polish=1,
+        meta_epochs=2,
     )
     return bench, bench.run(workers=1)
 
 
 def test_smoke_benchmark_regret_never_increases(smoke):
     _, records = smoke
-    assert len(records) == 8
+    assert len(records) == 10
     for r in records:
         assert len(r["objective"]) == 12
         regret = np.asarray(r["regret"])
@@ -94,6 +95,10 @@ def test_smoke_benchmark_regret_never_increases(smoke):
         assert r["f_star"] > r["f_median"]
     ensemble = next(r for r in records if r["method"] == "ensemble")
     assert ensemble["batch_methods"] == ["sobol", "sobol", "ensemble"]
+    maml = next(r for r in records if r["method"] == "maml-ensemble")
+    assert maml["batch_methods"] == ["maml-ensemble"] * 3  # the prior replaces the design
+    assert maml["models"][0].endswith("prior)") and "steps=5" in maml["models"][1]
+    assert maml["checkpoint"].endswith("checkpoints/maml.pt")
     assert {r["recipe"] for r in records} == {100_000, 100_001}  # test recipes, never history ones
 
 
@@ -119,6 +124,8 @@ def test_cli_writes_summary_and_plot(smoke):
             "1",
             "--budget",
             "12",
+            "--methods",
+            "random,sobol,gp,ensemble,maml-ensemble",
             "--out",
             str(bench.out),
         ],

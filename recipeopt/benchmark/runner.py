@@ -104,6 +104,7 @@ def run_job(job: Job) -> dict:
         "regret": regret_trace(result.objective, job.f_star, job.f_median).tolist(),
         "seconds": result.seconds,
         "batch_methods": result.methods,
+        "models": result.models,
     }
 
 

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
+import pandas as pd
 
 from recipeopt.campaign import Campaign
 from recipeopt.simulate.family import Family, Task
@@ -25,11 +26,14 @@ class LoopResult:
         objective: Noiseless objective of every evaluated recipe, in order.
         seconds: Wall time of each ``suggest`` call.
         methods: Method that proposed each batch.
+        models: Model identity of each batch ("" for designs): which model,
+            checkpoint and adaptation, or the guard's fallback.
     """
 
     objective: list[float] = field(default_factory=list)
     seconds: list[float] = field(default_factory=list)
     methods: list[str] = field(default_factory=list)
+    models: list[str] = field(default_factory=list)
 
     def best_so_far(self) -> np.ndarray:
         """Return the running maximum of the noiseless objective."""
@@ -76,7 +80,9 @@ def run_loop(
         measured.insert(0, "run_id", table["run_id"].to_numpy())
         campaign.record(measured)
         result.objective.extend(float(v) for v in family.score(task, table[names]))
-        result.methods.append(str(campaign.runs()["method"].iloc[-1]))
+        last = campaign.runs().iloc[-1]
+        result.methods.append(str(last["method"]))
+        result.models.append("" if pd.isna(last["model"]) else str(last["model"]))
         if on_batch is not None:
             on_batch(result)
     return result
