@@ -176,11 +176,7 @@ def meta_train(
         for _ in range(s)
     ]
     sampler = _Sampler(tasks.X, Ys, generator)
-    validation = [
-        sampler.fixed_batch(val_ids, shots, config.query, seed=seed + shots)
-        for shots in CALIBRATION_SHOTS
-        if val_ids
-    ]
+    validation = _held_out_batches(sampler, val_ids, config.query, seed=seed)
     step = _meta_step(net, config)
     steps_per_epoch = max(1, math.ceil(len(train_ids) / config.meta_batch))
     best = (math.inf, {k: v.detach().clone() for k, v in params.items()})
@@ -215,10 +211,7 @@ def meta_train(
             stopped_early = True
             break
     final = best[1] if validation else {k: v.detach().clone() for k, v in params.items()}
-    calibration = validation or [
-        sampler.fixed_batch(train_ids, shots, config.query, seed=seed + shots)
-        for shots in CALIBRATION_SHOTS
-    ]
+    calibration = validation or _held_out_batches(sampler, train_ids, config.query, seed=seed)
     spread_prior, spread_adapted = _calibrate(net, final, calibration, config)
     return MetaResult(
         params=final,
@@ -265,6 +258,18 @@ class _Sampler:
         n_q = min(n_q, min(len(self.X[i]) for i in ids) - n_s)
         splits = [self._split(i, n_s, n_q, generator) for i in ids]
         return tuple(torch.stack([split[k] for split in splits]) for k in range(4))  # type: ignore[return-value]
+
+
+def _held_out_batches(sampler: _Sampler, ids: list[int], query: int, *, seed: int) -> list[Batch]:
+    """Return one fixed batch of ``ids`` per support size that leaves a query set."""
+    if not ids:
+        return []
+    smallest = min(len(sampler.X[i]) for i in ids)
+    return [
+        sampler.fixed_batch(ids, shots, query, seed=seed + shots)
+        for shots in CALIBRATION_SHOTS
+        if shots < smallest
+    ]
 
 
 def _meta_step(net: MLP, config: MetaConfig) -> Callable[..., float]:
@@ -342,6 +347,9 @@ def _calibrate(
     """Return the spread factors of the prior and of the adapted members on held-out queries."""
     from recipeopt.models.ensemble import spread_factor
 
+    m = batches[0][3].shape[-1] if batches else 1
+    if next(iter(params.values())).shape[0] < 2 or not batches:
+        return torch.ones(m), torch.ones(m)  # one member has no spread to calibrate
     prior_z: list[tuple[Tensor, Tensor, Tensor]] = []
     adapted_z: list[tuple[Tensor, Tensor, Tensor]] = []
     for batch in batches:
