@@ -257,11 +257,10 @@ class Campaign:
         runs = self.runs()
         complete = self._complete(runs)
         if method == "auto":
+            # NOTE: the meta-prior replaces the initial design; the other models need one.
             method = self.spec.method
             if method != "maml-ensemble" and len(complete) < self.spec.initial_design:
-                method = (
-                    "sobol"  # the meta-prior replaces the initial design; other models need one
-                )
+                method = "sobol"
         used = space.to_cube(space.values(runs)) if len(runs) else np.zeros((0, space.dim))
         if method in ("ensemble", "gp") and len(complete) < 2:
             raise NoMeasurementsError(

@@ -247,26 +247,10 @@ def test_pretrain_command_reports_counts(maml42):
 
 
 def test_dep7_maml_loop_with_choices_equality_and_same_in_batch(tmp_path):
-    from recipeopt.simulate.family import TEST_OFFSET, get_family
     from tests.conftest import ROOT, scratch_copy
+    from tests.test_mixed import dep7_cli_rounds
 
     dep7 = scratch_copy(ROOT / "campaigns" / "dep7.yaml", tmp_path, model=FAST)
-    family = get_family("dep")
-    task = family.recipe(TEST_OFFSET)
-    rng = np.random.default_rng(0)
-    runner = CliRunner()
-    for round_ in range(2):
-        out = tmp_path / f"b{round_}.csv"
-        args = ["suggest", str(dep7), "--out", str(out), "--same-in-batch", "chamber"]
-        result = runner.invoke(cli, args)
-        assert result.exit_code == 0, result.output
-        batch = pd.read_csv(out)
-        assert batch["chamber"].nunique() == 1 and (batch["deposition_time"] == 90).all()
-        fractions = batch[["precursor_frac", "oxidant_frac", "diluent_frac"]].sum(axis=1)
-        np.testing.assert_allclose(fractions, 1.0)
-        measured = task.measure(batch[family.space.names], rng)
-        measured.insert(0, "run_id", batch["run_id"])
-        measured.to_csv(tmp_path / "r.csv", index=False)
-        assert runner.invoke(cli, ["record", str(dep7), str(tmp_path / "r.csv")]).exit_code == 0
+    dep7_cli_rounds(dep7, tmp_path, 2)
     models = Campaign.load(dep7).runs()["model"]
     assert models.iloc[0].endswith("prior)") and "steps=" in models.iloc[-1]

@@ -243,15 +243,20 @@ def dep7(tmp_path: Path) -> Path:
     return scratch_copy(DEP7, tmp_path)
 
 
-def test_dep7_cli_suggest_record_suggest(dep7, tmp_path):
+def dep7_cli_rounds(dep7: Path, tmp_path: Path, rounds: int) -> pd.DataFrame:
+    """Suggest (one chamber per batch), measure on a dep recipe and record, ``rounds`` times.
+
+    The last round also pins the chemistry. Every batch is checked against the
+    space; returns the last batch.
+    """
     runner = CliRunner()
     family = get_family("dep")
     task = family.recipe(TEST_OFFSET)
     rng = np.random.default_rng(0)
-    for round_ in range(3):
+    for round_ in range(rounds):
         out = tmp_path / f"b{round_}.csv"
         args = ["suggest", str(dep7), "--out", str(out), "--same-in-batch", "chamber"]
-        if round_ == 2:
+        if round_ == rounds - 1:
             args += ["--fix", "chemistry=TEOS/O2"]
         result = runner.invoke(cli, args)
         assert result.exit_code == 0, result.output
@@ -267,7 +272,12 @@ def test_dep7_cli_suggest_record_suggest(dep7, tmp_path):
         assert result.exit_code == 0, result.output
     assert (batch["chemistry"] == "TEOS/O2").all()
     assert batch["pred_feasibility"].between(0, 1).all()
-    status = runner.invoke(cli, ["status", str(dep7), "--no-fit"])
+    return batch
+
+
+def test_dep7_cli_suggest_record_suggest(dep7, tmp_path):
+    dep7_cli_rounds(dep7, tmp_path, 3)
+    status = CliRunner().invoke(cli, ["status", str(dep7), "--no-fit"])
     assert status.exit_code == 0 and "12 complete" in status.output
 
 
