@@ -48,6 +48,10 @@ from recipeopt.models.network import MLP, init_member_params, predict_members
 
 Algorithm = Literal["maml", "fomaml", "reptile"]
 ALGORITHMS: tuple[Algorithm, ...] = ("maml", "fomaml", "reptile")
+#: Outer-gradient norm clip (all members together), a standard MAML stabilizer.
+MAX_GRAD_NORM = 10.0
+#: Consecutive meta-steps with a non-finite loss that are skipped before giving up.
+MAX_SKIPPED = 20
 #: Support sizes at which the held-out recipes calibrate the member spread.
 CALIBRATION_SHOTS = (5, 10, 20)
 
@@ -180,7 +184,7 @@ def meta_train(
     step = _meta_step(net, config)
     steps_per_epoch = max(1, math.ceil(len(train_ids) / config.meta_batch))
     best = (math.inf, {k: v.detach().clone() for k, v in params.items()})
-    checks_since_best, epoch, stopped_early = 0, 0, False
+    checks_since_best, epoch, stopped_early, skipped = 0, 0, False, 0
     for epoch in range(1, config.epochs + 1):
         total = 0.0
         for _ in range(steps_per_epoch):
@@ -191,10 +195,17 @@ def meta_train(
             optimizer.zero_grad(set_to_none=True)
             loss = step(params, *batch)
             if not math.isfinite(loss):
-                raise RecipeoptError(
-                    f"meta-training diverged at epoch {epoch} (loss {loss}); "
-                    f"lower model.inner_lr (now {config.inner_lr:g})"
-                )
+                # NOTE: an inner loop that blows up on one draw of tasks is skipped, not
+                # learned from; only a run of such draws means the inner rate is too high.
+                skipped += 1
+                if skipped > MAX_SKIPPED:
+                    raise RecipeoptError(
+                        f"meta-training diverged at epoch {epoch} (loss {loss}); "
+                        f"lower model.inner_lr (now {config.inner_lr:g})"
+                    )
+                continue
+            skipped = 0
+            torch.nn.utils.clip_grad_norm_(list(params.values()), MAX_GRAD_NORM)
             optimizer.step()
             total += loss
         val_loss = None
