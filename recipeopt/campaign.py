@@ -511,18 +511,18 @@ class Campaign:
         from recipeopt.history import history_hash
 
         path = self.checkpoint_path()
-        if self.pinned_checkpoint is None:
-            digest = history_hash(self.history_files())
+        if self.pinned_checkpoint is not None or path.exists():
+            ckpt = load_checkpoint(path)
+            check_compatible(ckpt, self.space, self.objective)
+            if self.pinned_checkpoint is not None:
+                return ckpt
+            reason = stale_reason(ckpt, self.meta_config(), history_hash(self.history_files()))
+        else:
             reason = "there is none yet"
-            if path.exists():
-                ckpt = load_checkpoint(path)
-                check_compatible(ckpt, self.space, self.objective)
-                reason = stale_reason(ckpt, self.meta_config(), digest) or ""
-            if reason:
-                self.pretrain_reason = reason
-                self.pretrain(on_epoch=on_epoch)
-        ckpt = load_checkpoint(path)
-        check_compatible(ckpt, self.space, self.objective)
+        if reason:
+            self.pretrain_reason = reason
+            self.pretrain(on_epoch=on_epoch)
+            ckpt = load_checkpoint(path)
         return ckpt
 
     def ensemble_config(self) -> Any:
