@@ -138,6 +138,7 @@ class Campaign:
         self.pinned_checkpoint = checkpoint
         #: Why the last :meth:`checkpoint` call meta-trained again (None if it did not).
         self.pretrain_reason: str | None = None
+        self._loaded: tuple[tuple[Path, str], Checkpoint] | None = None
         self.space = Space.from_spec(spec)
         self.objective = Objective.from_spec(spec)
         self.store = Store(storage or _resolve_storage(spec, path))
@@ -393,13 +394,12 @@ class Campaign:
         from recipeopt.meta.pretrain import MetaConfig
 
         m = self.spec.model
-        categorical = tuple((j, len(c)) for j, c in sorted(self.space.categorical.items()))
         settings: dict[str, Any] = {
             "algorithm": m.algorithm,
             "members": m.members,
             "hidden": m.hidden,
             "layers": m.layers,
-            "categorical": categorical,
+            "categorical": self.space.choice_counts,
             "inner_steps": m.inner_steps,
             "inner_lr": m.inner_lr,
             "epochs": m.meta_epochs,
@@ -485,6 +485,7 @@ class Campaign:
             "dropped": tasks.dropped,
         }
         save_checkpoint(target, result, config, self.space, self.objective, record)
+        self._loaded = None  # a checkpoint loaded before is no longer the one on disk
         return PretrainReport(
             path=target,
             recipes=len(tasks),
@@ -511,18 +512,22 @@ class Campaign:
         from recipeopt.history import history_hash
 
         path = self.checkpoint_path()
+        digest = "pinned" if self.pinned_checkpoint is not None else ""
+        if not digest:
+            digest = history_hash(self.history_files())
+        if self._loaded is not None and self._loaded[0] == (path, digest):
+            return self._loaded[1]  # NOTE: one load per process while the history is unchanged
         if self.pinned_checkpoint is not None or path.exists():
             ckpt = load_checkpoint(path)
             check_compatible(ckpt, self.space, self.objective)
-            if self.pinned_checkpoint is not None:
-                return ckpt
-            reason = stale_reason(ckpt, self.meta_config(), history_hash(self.history_files()))
+            reason = "" if digest == "pinned" else stale_reason(ckpt, self.meta_config(), digest)
         else:
             reason = "there is none yet"
         if reason:
             self.pretrain_reason = reason
             self.pretrain(on_epoch=on_epoch)
             ckpt = load_checkpoint(path)
+        self._loaded = ((path, digest), ckpt)
         return ckpt
 
     def ensemble_config(self) -> Any:
@@ -530,13 +535,12 @@ class Campaign:
         from recipeopt.models.ensemble import EnsembleConfig
 
         m = self.spec.model
-        categorical = tuple((j, len(c)) for j, c in sorted(self.space.categorical.items()))
         return EnsembleConfig(
             members=m.members,
             hidden=m.hidden,
             layers=m.layers,
             epochs=m.epochs,
-            categorical=categorical,
+            categorical=self.space.choice_counts,
         )
 
     def _model_batch(

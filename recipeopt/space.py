@@ -225,6 +225,11 @@ class Space:
             out[:, self.index[name]] = value
         return out
 
+    @property
+    def choice_counts(self) -> tuple[tuple[int, int], ...]:
+        """Return ``(index, number of choices)`` of each categorical parameter, in order."""
+        return tuple((j, len(c)) for j, c in sorted(self.categorical.items()))
+
     def fixed_cube(self) -> dict[int, float]:
         """Return the unit-cube coordinate of each pinned parameter, by index."""
         row = (self.lower + self.upper) / 2.0
