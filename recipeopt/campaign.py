@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import numpy as np
 import pandas as pd
@@ -37,14 +37,24 @@ if TYPE_CHECKING:
     from torch import Tensor
 
     from recipeopt.checkpoints import Checkpoint
+    from recipeopt.design import Kind
     from recipeopt.meta.pretrain import MetaConfig, Progress
+    from recipeopt.models.ensemble import EnsembleFit
 
 #: Methods that fit a model to propose a batch (the rest are designs).
 MODEL_METHODS = ("maml-ensemble", "ensemble", "gp")
 #: Methods that search a trust region around the best run.
 ENSEMBLE_METHODS = ("maml-ensemble", "ensemble")
-#: From this many complete runs, the adapted prior must beat the scratch ensemble on
-#: held-out runs to be used (the negative-transfer guard).
+#: From this many complete runs, the adapted prior must predict held-out runs' objective
+#: with a mean squared error below SKILL_MARGIN times that of their mean, or it is set
+#: aside (the first negative-transfer guard). On 10 held-out etch recipes after the
+#: prior's first 4 runs, the ratio was 0.65-1.0 for the etch history and 3.6-62 for a
+#: misleading one (metric columns rotated); a margin keeps 4 noisy runs from rejecting
+#: a prior that carries some information.
+SKILL_MIN_RUNS = 4
+SKILL_MARGIN = 2.0
+#: From this many complete runs, the adapted prior must also beat the scratch ensemble
+#: on held-out runs to be used (the second negative-transfer guard).
 GUARD_MIN_RUNS = 8
 #: Random feasible recipes the meta-prior ranks for a batch proposed before any run
 #: (a tenth of that with equality constraints, where BoTorch's hit-and-run sampler
@@ -271,21 +281,17 @@ class Campaign:
             )
         with _seeded(seed):
             if method in ("sobol", "random"):
-                from recipeopt.design import Kind, initial_design
-
-                # Sobol continues one sequence per seed; random search draws afresh each batch.
-                design_seed = seed if method == "sobol" else seed * 100_003 + len(runs)
                 kind: Kind = "sobol" if method == "sobol" else "random"
-                if same_in_batch:  # the design's first new recipe sets the shared values
-                    first = space.records(
-                        initial_design(space, 1, seed=design_seed, exclude=used, kind=kind)
-                    )[0]
-                    space = space.with_fixed({name: first[name] for name in same_in_batch})
-                values = initial_design(space, q, seed=design_seed, exclude=used, kind=kind)
-                new = [
-                    NewRun(params=row, method=method, seed=seed, note=note)
-                    for row in space.records(values)
-                ]
+                new = self._design_batch(
+                    space,
+                    q,
+                    kind=kind,
+                    seed=seed,
+                    used=used,
+                    note=note,
+                    same_in_batch=same_in_batch,
+                    runs=len(runs),
+                )
             else:
                 new = self._model_batch(
                     space,
@@ -304,6 +310,38 @@ class Campaign:
         columns += [c for c in table.columns if c.startswith("pred_")]
         return table[columns]
 
+    def _design_batch(
+        self,
+        space: Space,
+        q: int,
+        *,
+        kind: Kind,
+        seed: int,
+        used: np.ndarray,
+        note: str,
+        same_in_batch: Sequence[str],
+        runs: int,
+        model: str | None = None,
+    ) -> list[NewRun]:
+        """Return ``q`` new recipes of a space-filling (``sobol``) or ``random`` design.
+
+        ``model`` records why a design was used where a model was asked for.
+        """
+        from recipeopt.design import initial_design
+
+        # Sobol continues one sequence per seed; random search draws afresh each batch.
+        design_seed = seed if kind == "sobol" else seed * 100_003 + runs
+        if same_in_batch:  # the design's first new recipe sets the shared values
+            first = space.records(
+                initial_design(space, 1, seed=design_seed, exclude=used, kind=kind)
+            )[0]
+            space = space.with_fixed({name: first[name] for name in same_in_batch})
+        values = initial_design(space, q, seed=design_seed, exclude=used, kind=kind)
+        return [
+            NewRun(params=row, method=kind, model=model, seed=seed, note=note)
+            for row in space.records(values)
+        ]
+
     def training_data(self, runs: pd.DataFrame) -> tuple[Tensor, Tensor]:
         """Return ``(X, Y)`` of the complete runs: unit-cube inputs, normalized metrics."""
         import torch
@@ -321,17 +359,26 @@ class Campaign:
         *,
         seed: int,
         on_epoch: Progress | None = None,
-    ) -> tuple[Model, str]:
+        start_up: bool = False,
+    ) -> tuple[Model | None, str]:
         """Fit the model of ``method`` on ``(X, Y)``; return it and its identity string.
 
         ``maml-ensemble`` adapts the meta-trained members (meta-training first
         if the checkpoint is missing or stale); with no runs yet it is the
-        meta-prior alone. From :data:`GUARD_MIN_RUNS` runs on, it is replaced by
-        the scratch ensemble when that fits held-out runs better, and the
-        identity says so.
+        meta-prior alone. The negative-transfer guard (``model.guard``) then
+        checks it against the runs, and the identity says what it decided:
+
+        * from :data:`SKILL_MIN_RUNS` runs, the adapted prior must predict
+          held-out runs' objective not much worse (:data:`SKILL_MARGIN`) than
+          the mean of the other runs. If it does not, the history is unlike this recipe: during the
+          ``start_up`` (no model but the prior has proposed runs, and the
+          design is not complete) the model is None and the caller returns
+          to the space-filling design; after it, the scratch ensemble is used;
+        * from :data:`GUARD_MIN_RUNS` runs, the scratch ensemble replaces the
+          adapted prior when it fits held-out runs better.
         """
         if method == "maml-ensemble":
-            return self._maml_model(X, Y, seed=seed, on_epoch=on_epoch)
+            return self._maml_model(X, Y, seed=seed, on_epoch=on_epoch, start_up=start_up)
         if method == "gp":
             from recipeopt.models.gp import fit_gp
 
@@ -345,47 +392,72 @@ class Campaign:
         return fit.model, identity
 
     def _maml_model(
-        self, X: Tensor, Y: Tensor, *, seed: int, on_epoch: Progress | None = None
-    ) -> tuple[Model, str]:
+        self,
+        X: Tensor,
+        Y: Tensor,
+        *,
+        seed: int,
+        on_epoch: Progress | None = None,
+        start_up: bool = False,
+    ) -> tuple[Model | None, str]:
         import torch
 
-        from recipeopt.models.ensemble import adapt_ensemble, fit_ensemble, fixed_standardize
+        from recipeopt.models.ensemble import fit_ensemble, mean_cv_error
 
         ckpt = self.checkpoint(on_epoch=on_epoch)
-        net = ckpt.config.network(self.space.dim, self.objective.num_metrics)
-        transform = fixed_standardize(ckpt.y_mean.to(Y), ckpt.y_std.to(Y))
         name = f"maml-ensemble({ckpt.config.algorithm},s={ckpt.config.members},ckpt={ckpt.identity}"
         if len(X) == 0:
-            from recipeopt.models.ensemble import DeepEnsemble
+            from recipeopt.models.ensemble import DeepEnsemble, fixed_standardize
 
+            net = ckpt.config.network(self.space.dim, self.objective.num_metrics).double()
             params = {k: v.to(torch.float64) for k, v in ckpt.params.items()}
-            prior = DeepEnsemble(net.double(), params, ckpt.spread_prior.double(), transform)
+            transform = fixed_standardize(ckpt.y_mean.to(Y), ckpt.y_std.to(Y))
+            prior = DeepEnsemble(net, params, ckpt.spread_prior.double(), transform)
             return prior, f"{name},prior)"
-        fit = adapt_ensemble(
-            net,
+        fit = self._adapted(ckpt, X, Y, seed=seed)
+        identity = f"{name},steps={fit.steps})"
+        if len(X) < SKILL_MIN_RUNS or not self.spec.model.guard or fit.cv_mean is None:
+            return fit.model, identity
+        config = self.ensemble_config()
+        scratch_name = f"deep-ensemble(s={config.members},h={config.hidden}x{config.layers})"
+        weights = torch.as_tensor(self.objective.weights).to(Y)
+        adapted_err = fit.cv_error(Y, weights)
+        mean_err = mean_cv_error(Y @ weights)
+        if adapted_err > SKILL_MARGIN * mean_err:
+            reason = (
+                f"guard: {identity} predicted held-out runs worse than their mean: "
+                f"objective cv mse {adapted_err:.3g} > {SKILL_MARGIN:g} x {mean_err:.3g}"
+            )
+            if start_up:
+                return None, f"[{reason}; space-filling design]"
+            scratch = fit_ensemble(X, Y, config, seed=seed)
+            return scratch.model, f"{scratch_name} [{reason}]"
+        if len(X) < GUARD_MIN_RUNS:
+            return fit.model, identity
+        scratch = fit_ensemble(X, Y, config, seed=seed)
+        scratch_err = scratch.cv_error(Y, weights)
+        if scratch_err < adapted_err:
+            return scratch.model, (
+                f"{scratch_name} [guard: scratch fit held-out runs better than {identity}: "
+                f"objective cv mse {scratch_err:.3g} < {adapted_err:.3g}]"
+            )
+        return fit.model, identity
+
+    def _adapted(self, ckpt: Checkpoint, X: Tensor, Y: Tensor, *, seed: int) -> EnsembleFit:
+        """Adapt the checkpoint's members to ``(X, Y)`` (at least one run)."""
+        from recipeopt.models.ensemble import adapt_ensemble, fixed_standardize
+
+        return adapt_ensemble(
+            ckpt.config.network(self.space.dim, self.objective.num_metrics),
             ckpt.params,
             X,
             Y,
-            transform,
+            fixed_standardize(ckpt.y_mean.to(Y), ckpt.y_std.to(Y)),
             lr=ckpt.config.inner_lr,
             default_steps=ckpt.config.inner_steps,
             default_spread=ckpt.spread_adapted,
             seed=seed,
         )
-        identity = f"{name},steps={fit.steps})"
-        if len(X) < GUARD_MIN_RUNS or not self.spec.model.guard or fit.cv_mean is None:
-            return fit.model, identity
-        scratch = fit_ensemble(X, Y, self.ensemble_config(), seed=seed)
-        weights = torch.as_tensor(self.objective.weights).to(Y)
-        adapted_err, scratch_err = fit.cv_error(Y, weights), scratch.cv_error(Y, weights)
-        if scratch_err < adapted_err:
-            config = self.ensemble_config()
-            return scratch.model, (
-                f"deep-ensemble(s={config.members},h={config.hidden}x{config.layers}) "
-                f"[guard: scratch fit held-out runs better than {identity}: "
-                f"objective cv mse {scratch_err:.3g} < {adapted_err:.3g}]"
-            )
-        return fit.model, identity
 
     # -- meta-training ---------------------------------------------------
 
@@ -497,12 +569,19 @@ class Campaign:
             seconds=time.perf_counter() - start,
         )
 
-    def checkpoint(self, *, on_epoch: Progress | None = None) -> Checkpoint:
+    @overload
+    def checkpoint(self, *, on_epoch: Progress | None = None) -> Checkpoint: ...
+    @overload
+    def checkpoint(self, *, train: Literal[False]) -> Checkpoint | None: ...
+    def checkpoint(
+        self, *, on_epoch: Progress | None = None, train: bool = True
+    ) -> Checkpoint | None:
         """Return the meta-trained checkpoint, meta-training first if it is missing or stale.
 
         A pinned checkpoint (constructor argument) is used as it is. Otherwise
         the checkpoint is retrained when it is missing, when the history files'
         content hash changed, or when a model setting it depends on changed.
+        With ``train=False`` it is never retrained: None is returned instead.
         Side effects: may write the checkpoint.
 
         Raises:
@@ -523,6 +602,8 @@ class Campaign:
             reason = "" if digest == "pinned" else stale_reason(ckpt, self.meta_config(), digest)
         else:
             reason = "there is none yet"
+        if reason and not train:
+            return None
         if reason:
             self.pretrain_reason = reason
             self.pretrain(on_epoch=on_epoch)
@@ -565,7 +646,28 @@ class Campaign:
         X_pending = torch.as_tensor(
             space.to_cube(space.values(pending)) if len(pending) else np.zeros((0, space.dim))
         )
-        model, identity = self.fit_model(method, X, Y, seed=seed, on_epoch=on_epoch)
+        complete = self._complete(runs)
+        # NOTE: a misleading prior costs its one batch: the guard may return to the design
+        # only while the prior's first batch is the only model batch.
+        start_up = (
+            complete["method"].isin(("sobol", "random")).sum() < self.spec.initial_design
+            and runs.loc[runs["method"].isin(MODEL_METHODS), "batch_id"].nunique() <= 1
+        )
+        model, identity = self.fit_model(
+            method, X, Y, seed=seed, on_epoch=on_epoch, start_up=bool(start_up)
+        )
+        if model is None:  # the guard set the meta-prior aside before the design is complete
+            return self._design_batch(
+                space,
+                q,
+                kind="sobol",
+                seed=seed,
+                used=used,
+                note=note,
+                same_in_batch=same_in_batch,
+                runs=len(runs),
+                model=identity,
+            )
         objective = self.objective
 
         def from_prior(space: Space, q: int) -> np.ndarray:
@@ -812,27 +914,38 @@ class Campaign:
         )
 
     def cross_validate(self, runs: pd.DataFrame, *, seed: int) -> pd.DataFrame:
-        """Return the k-fold cross-validated RMSE of the deep ensemble per metric, in units."""
+        """Return the k-fold cross-validated RMSE per metric, in units, of each candidate model.
+
+        The scratch deep ensemble (``ensemble``) always; for a ``maml-ensemble``
+        campaign whose checkpoint is fresh, also the meta-prior adapted as
+        ``suggest`` adapts it (``status`` never meta-trains).
+        """
         from recipeopt.models.ensemble import fit_ensemble
 
         X, Y = self.training_data(runs)
         with _seeded(seed):
-            result = fit_ensemble(X, Y, self.ensemble_config(), seed=seed)
-        assert result.cv_mean is not None
-        err = self.objective.denormalize(result.cv_mean.numpy()) - self.objective.denormalize(
-            Y.numpy()
-        )
-        rmse = np.sqrt(np.mean(err**2, axis=0))
-        folds = min(self.ensemble_config().folds, len(X))
-        return pd.DataFrame(
-            {
-                "metric": self.objective.names,
-                "rmse": rmse,
-                "unit": [m.unit for m in self.objective.metrics],
-                "n": len(X),
-                "folds": folds,
-            }
-        )
+            fits = {"ensemble": fit_ensemble(X, Y, self.ensemble_config(), seed=seed)}
+            ckpt = self.checkpoint(train=False) if self.spec.method == "maml-ensemble" else None
+            if ckpt is not None:
+                fits["maml-ensemble"] = self._adapted(ckpt, X, Y, seed=seed)
+        truth = self.objective.denormalize(Y.numpy())
+        tables = []
+        for name, fit in fits.items():
+            assert fit.cv_mean is not None
+            err = self.objective.denormalize(fit.cv_mean.numpy()) - truth
+            tables.append(
+                pd.DataFrame(
+                    {
+                        "model": name,
+                        "metric": self.objective.names,
+                        "rmse": np.sqrt(np.mean(err**2, axis=0)),
+                        "unit": [m.unit for m in self.objective.metrics],
+                        "n": len(X),
+                        "folds": min(self.ensemble_config().folds, len(X)),
+                    }
+                )
+            )
+        return pd.concat(tables, ignore_index=True)
 
     def close(self) -> None:
         """Release the store's connections."""

@@ -465,7 +465,8 @@ def simulate_history(recipes: int, runs: int, seed: int, family: str, out: str) 
     "--family",
     default="etch",
     show_default=True,
-    help="etch, or history:CAMPAIGN.yaml (leave one recipe out).",
+    help="etch, dep (categorical chemistry and chamber), or history:CAMPAIGN.yaml "
+    "(leave one recipe out).",
 )
 @click.option("--test-recipes", type=click.IntRange(1), default=10, show_default=True)
 @click.option("--seeds", type=click.IntRange(1), default=3, show_default=True)

@@ -233,6 +233,31 @@ def test_guard_falls_back_to_scratch_when_the_prior_is_wrong(maml42):
     assert model.startswith("deep-ensemble") and "guard" in model
 
 
+def test_guard_returns_to_the_design_when_the_prior_mispredicts_the_first_runs(maml42):
+    campaign = Campaign.load(maml42)
+    report = campaign.pretrain()
+    payload = torch.load(report.path, weights_only=True)
+    payload["params"] = {k: 30.0 * v for k, v in payload["params"].items()}
+    torch.save(payload, report.path)
+    first = campaign.suggest(4, seed=0)
+    campaign.record(fake_results(first, seed=1))
+    second = campaign.suggest(8, seed=0)  # the whole initial design (8 runs)
+    runs = campaign.runs().set_index("run_id").loc[second["run_id"]]
+    assert (runs["method"] == "sobol").all()
+    assert "worse than their mean" in runs["model"].iloc[0]
+    status = campaign.status()
+    assert "space-filling design" in status.last_model
+    # status cross-validates the adapted prior next to the scratch ensemble: the blown-up
+    # prior is the worse of the two on every metric.
+    rmse = status.fit.pivot(index="metric", columns="model", values="rmse")
+    assert (rmse["maml-ensemble"] > rmse["ensemble"]).all()
+    # Once the design is complete, the scratch ensemble takes over (no second design).
+    campaign.record(fake_results(second, seed=2))
+    campaign.suggest(4, seed=0)
+    last = campaign.runs().iloc[-1]
+    assert last["method"] == "maml-ensemble" and last["model"].startswith("deep-ensemble")
+
+
 def test_pretrain_command_reports_counts(maml42):
     result = CliRunner().invoke(cli, ["pretrain", str(maml42), "--algorithm", "fomaml"])
     assert result.exit_code == 0, result.output
@@ -250,7 +275,9 @@ def test_dep7_maml_loop_with_choices_equality_and_same_in_batch(tmp_path):
     from tests.conftest import ROOT, scratch_copy
     from tests.test_mixed import dep7_cli_rounds
 
-    dep7 = scratch_copy(ROOT / "campaigns" / "dep7.yaml", tmp_path, model=FAST)
+    # The guard is off: a 2-epoch prior may fail its skill check, and this tests the adapted model.
+    unguarded = "model: {meta_epochs: 2, guard: false}\n"
+    dep7 = scratch_copy(ROOT / "campaigns" / "dep7.yaml", tmp_path, model=unguarded)
     dep7_cli_rounds(dep7, tmp_path, 2)
     models = Campaign.load(dep7).runs()["model"]
     assert models.iloc[0].endswith("prior)") and "steps=" in models.iloc[-1]

@@ -123,6 +123,16 @@ class EnsembleFit:
         return float((((self.cv_mean - Y) @ weights) ** 2).mean())
 
 
+def mean_cv_error(f: Tensor) -> float:
+    """Return the leave-one-out mean squared error of predicting each of ``f`` by the others' mean.
+
+    The no-skill baseline that a model's held-out error must beat.
+    """
+    n = len(f)
+    others = (f.sum() - f) / (n - 1)
+    return float(((others - f) ** 2).mean())
+
+
 def train_members(
     X: Tensor, Y: Tensor, weights: Tensor, config: EnsembleConfig, seeds: list[int]
 ) -> tuple[MLP, dict[str, Tensor]]:
