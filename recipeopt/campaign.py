@@ -780,7 +780,11 @@ class Campaign:
         center_values = space.values(complete.iloc[[best]])
         if not space.feasible(center_values).all():
             return None
-        model_batches = runs[runs["method"].isin(MODEL_METHODS)]["batch_id"].unique().tolist()
+        # The schedule starts after the last design batch (as TuRBO's does after its design),
+        # so a prior batch the guard rejected, and the design after it, do not count.
+        designed = runs.index[runs["method"].isin(("sobol", "random"))]
+        since = runs.loc[designed[-1] + 1 :] if len(designed) else runs
+        model_batches = since[since["method"].isin(MODEL_METHODS)]["batch_id"].unique().tolist()
         first = runs.index[runs["batch_id"] == model_batches[0]][0] if model_batches else len(runs)
         before = self.scores(self._complete(runs.loc[: first - 1])) if first else np.array([])
         incumbent = float(np.nanmax(before)) if np.isfinite(before).any() else -np.inf

@@ -201,3 +201,25 @@ def test_off_plan_row_needs_every_parameter(pending, tmp_path):
     )
     with pytest.raises(ResultsFileError, match=r"needs a run_id column"):
         c.record(_write(tmp_path, off))
+
+
+def test_trust_region_schedule_restarts_after_a_design_batch(etch42):
+    from recipeopt.design import initial_design
+    from recipeopt.store import NewRun
+
+    c = Campaign.load(etch42)
+    rows = c.space.records(initial_design(c.space, 20, seed=0, exclude=np.zeros((0, c.space.dim))))
+    # Batches as if proposed by the meta-prior (poor), a design (good), then the model
+    # three times, each below the design's best.
+    methods = ["maml-ensemble", "sobol", "ensemble", "ensemble", "ensemble"]
+    yields = [10, 70, 60, 62, 64]
+    for k, (method, value) in enumerate(zip(methods, yields, strict=True)):
+        batch = [NewRun(params=r, method=method) for r in rows[4 * k : 4 * k + 4]]
+        ids = c.store.add_batch(c.name, batch)
+        c.record(pd.DataFrame({"run_id": ids, "yield": value, "uniformity": 95.0, "defects": 0.3}))
+    bounds = c._search_bounds(c.space, c.runs(), 4)
+    # From the design on, the model failed three times (fewer than the 4 that halve the
+    # side): side 0.8. Judged against the prior's batch alone, the three would be successes
+    # and double the side to 1.6, which spans the whole cube.
+    assert bounds is not None
+    assert (bounds[1] - bounds[0]).max() <= 0.8 + 1e-9
