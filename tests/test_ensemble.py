@@ -107,3 +107,16 @@ def test_cross_validation_predicts_every_point_out_of_fold():
     in_sample = (fit.model.posterior(X).mean - Y).pow(2).mean()
     held_out = (fit.cv_mean - Y).pow(2).mean()
     assert held_out > in_sample  # out-of-fold error is the honest, larger one
+
+
+def test_spread_factor_matches_a_coverage_on_heavy_tailed_errors():
+    # 95 % small errors and 5 % large ones: unit RMS over-covers the 90 % interval; the
+    # quantile rule covers 90 % of the same points.
+    generator = torch.Generator().manual_seed(0)
+    z = torch.randn(20_000, 1, generator=generator)
+    z[::20] *= 10.0
+    Y, mean, std = z, torch.zeros_like(z), torch.ones_like(z)
+    rms, matched = spread_factor(Y, mean, std), spread_factor(Y, mean, std, coverage=0.9)
+    inside = lambda c: float((z.abs() <= 1.6448536 * c).double().mean())  # noqa: E731
+    assert inside(rms) > 0.95
+    assert inside(matched) == pytest.approx(0.9, abs=0.005)

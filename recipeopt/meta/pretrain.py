@@ -377,5 +377,8 @@ def _calibrate(
         mean = torch.cat([t[0].reshape(-1, t[0].shape[-1]) for t in triples])
         std = torch.cat([t[1].reshape(-1, t[1].shape[-1]) for t in triples])
         Y = torch.cat([t[2].reshape(-1, t[2].shape[-1]) for t in triples])
-        factors.append(spread_factor(Y, mean, std))
+        # NOTE: unit-RMS calibration gave 97 % coverage of 90 % intervals after 10 runs on
+        # 10 held-out etch recipes (heavy-tailed errors); thousands of held-out points
+        # support matching the 90 % interval itself.
+        factors.append(spread_factor(Y, mean, std, coverage=0.9))
     return factors[0], factors[1]

@@ -246,16 +246,27 @@ def fit_ensemble(X: Tensor, Y: Tensor, config: EnsembleConfig, seed: int) -> Ens
     )
 
 
-def spread_factor(Y: Tensor, mean: Tensor, std: Tensor) -> Tensor:
-    """Return per-metric factors ``c`` so that ``(Y - mean) / (c * std)`` has unit RMS.
+def spread_factor(Y: Tensor, mean: Tensor, std: Tensor, *, coverage: float | None = None) -> Tensor:
+    """Return per-metric factors ``c`` that calibrate ``mean +- c * std`` on held-out points.
+
+    By default ``(Y - mean) / (c * std)`` gets unit RMS: stable on a few points,
+    but it matches the variance, so heavy-tailed errors over-cover. With many
+    points, ``coverage`` matches that central interval instead: ``c`` is the
+    ``coverage`` quantile of ``|z|`` over the normal quantile of that interval.
 
     Args:
         Y: ``n x m`` held-out targets.
         mean: ``n x m`` held-out predictions.
         std: ``n x m`` raw member standard deviations at those points.
+        coverage: Central interval to match (for example 0.9), or None for unit RMS.
     """
-    z2 = ((Y - mean) / std.clamp_min(1e-6)) ** 2
-    return z2.mean(dim=0).sqrt().clamp(*SPREAD_LIMITS)
+    z = (Y - mean) / std.clamp_min(1e-6)
+    if coverage is None:
+        factor = (z**2).mean(dim=0).sqrt()
+    else:
+        normal = torch.distributions.Normal(0.0, 1.0).icdf(torch.tensor((1 + coverage) / 2))
+        factor = z.abs().quantile(coverage, dim=0) / normal.to(z)
+    return factor.clamp(*SPREAD_LIMITS)
 
 
 #: From this many runs, the adaptation length and the spread are chosen on held-out runs.
