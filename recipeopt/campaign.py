@@ -41,8 +41,10 @@ if TYPE_CHECKING:
     from recipeopt.meta.pretrain import MetaConfig, Progress
     from recipeopt.models.ensemble import EnsembleFit
 
-#: Methods that fit a model to propose a batch (the rest are designs).
+#: Methods that fit a model to propose a batch.
 MODEL_METHODS = ("maml-ensemble", "ensemble", "gp")
+#: Methods that propose a batch without a model.
+DESIGN_METHODS = ("sobol", "random")
 #: Methods that search a trust region around the best run.
 ENSEMBLE_METHODS = ("maml-ensemble", "ensemble")
 #: From this many complete runs, the adapted prior must predict held-out runs' objective
@@ -61,7 +63,7 @@ GUARD_MIN_RUNS = 8
 #: draws them at about 1,000 a second).
 PRIOR_CANDIDATES = 20_000
 #: Methods ``suggest`` accepts.
-METHODS = ("auto", "sobol", "random", *MODEL_METHODS)
+METHODS = ("auto", *DESIGN_METHODS, *MODEL_METHODS)
 
 
 @dataclass
@@ -280,7 +282,7 @@ class Campaign:
                 "record results of the initial design first"
             )
         with _seeded(seed):
-            if method in ("sobol", "random"):
+            if method in DESIGN_METHODS:
                 kind: Kind = "sobol" if method == "sobol" else "random"
                 new = self._design_batch(
                     space,
@@ -370,10 +372,11 @@ class Campaign:
 
         * from :data:`SKILL_MIN_RUNS` runs, the adapted prior must predict
           held-out runs' objective not much worse (:data:`SKILL_MARGIN`) than
-          the mean of the other runs. If it does not, the history is unlike this recipe: during the
-          ``start_up`` (no model but the prior has proposed runs, and the
-          design is not complete) the model is None and the caller returns
-          to the space-filling design; after it, the scratch ensemble is used;
+          the mean of the other runs. If it does not, the history is unlike
+          this recipe: during the ``start_up`` (no model but the prior has
+          proposed runs, and the design is not complete) the model is None
+          and the caller returns to the space-filling design; after it, the
+          scratch ensemble is used;
         * from :data:`GUARD_MIN_RUNS` runs, the scratch ensemble replaces the
           adapted prior when it fits held-out runs better.
         """
@@ -650,7 +653,7 @@ class Campaign:
         # NOTE: a misleading prior costs its one batch: the guard may return to the design
         # only while the prior's first batch is the only model batch.
         start_up = (
-            complete["method"].isin(("sobol", "random")).sum() < self.spec.initial_design
+            complete["method"].isin(DESIGN_METHODS).sum() < self.spec.initial_design
             and runs.loc[runs["method"].isin(MODEL_METHODS), "batch_id"].nunique() <= 1
         )
         model, identity = self.fit_model(
@@ -782,7 +785,7 @@ class Campaign:
             return None
         # The schedule starts after the last design batch (as TuRBO's does after its design),
         # so a prior batch the guard rejected, and the design after it, do not count.
-        designed = runs.index[runs["method"].isin(("sobol", "random"))]
+        designed = runs.index[runs["method"].isin(DESIGN_METHODS)]
         since = runs.loc[designed[-1] + 1 :] if len(designed) else runs
         model_batches = since[since["method"].isin(MODEL_METHODS)]["batch_id"].unique().tolist()
         first = runs.index[runs["batch_id"] == model_batches[0]][0] if model_batches else len(runs)

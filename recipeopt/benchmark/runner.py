@@ -70,7 +70,7 @@ def run_job(job: Job) -> dict:
     import torch
 
     from recipeopt.benchmark.metrics import regret_trace
-    from recipeopt.campaign import Campaign
+    from recipeopt.campaign import DESIGN_METHODS, Campaign
     from recipeopt.simulate.loop import run_loop
 
     torch.set_num_threads(1)
@@ -84,7 +84,7 @@ def run_job(job: Job) -> dict:
     campaign = Campaign(
         spec, None, storage="sqlite://", checkpoint=Path(job.checkpoint) if job.checkpoint else None
     )
-    method = job.method if job.method in ("random", "sobol") else "auto"
+    method = job.method if job.method in DESIGN_METHODS else "auto"
     try:
         result = run_loop(
             campaign,
