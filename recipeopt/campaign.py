@@ -387,12 +387,16 @@ class Campaign:
 
             cat_dims = sorted(self.space.categorical)
             return fit_gp(X, Y, cat_dims), "MixedSingleTaskGP" if cat_dims else "SingleTaskGP"
+        fit, identity = self._scratch(X, Y, seed=seed)
+        return fit.model, identity
+
+    def _scratch(self, X: Tensor, Y: Tensor, *, seed: int) -> tuple[EnsembleFit, str]:
+        """Fit the deep ensemble from scratch (with its k-fold held-out predictions)."""
         from recipeopt.models.ensemble import fit_ensemble
 
         config = self.ensemble_config()
-        fit = fit_ensemble(X, Y, config, seed=seed)
         identity = f"deep-ensemble(s={config.members},h={config.hidden}x{config.layers})"
-        return fit.model, identity
+        return fit_ensemble(X, Y, config, seed=seed), identity
 
     def _maml_model(
         self,
@@ -405,7 +409,7 @@ class Campaign:
     ) -> tuple[Model | None, str]:
         import torch
 
-        from recipeopt.models.ensemble import fit_ensemble, mean_cv_error
+        from recipeopt.models.ensemble import mean_cv_error
 
         ckpt = self.checkpoint(on_epoch=on_epoch)
         name = f"maml-ensemble({ckpt.config.algorithm},s={ckpt.config.members},ckpt={ckpt.identity}"
@@ -421,8 +425,6 @@ class Campaign:
         identity = f"{name},steps={fit.steps})"
         if len(X) < SKILL_MIN_RUNS or not self.spec.model.guard or fit.cv_mean is None:
             return fit.model, identity
-        config = self.ensemble_config()
-        scratch_name = f"deep-ensemble(s={config.members},h={config.hidden}x{config.layers})"
         weights = torch.as_tensor(self.objective.weights).to(Y)
         adapted_err = fit.cv_error(Y, weights)
         mean_err = mean_cv_error(Y @ weights)
@@ -433,11 +435,11 @@ class Campaign:
             )
             if start_up:
                 return None, f"[{reason}; space-filling design]"
-            scratch = fit_ensemble(X, Y, config, seed=seed)
+            scratch, scratch_name = self._scratch(X, Y, seed=seed)
             return scratch.model, f"{scratch_name} [{reason}]"
         if len(X) < GUARD_MIN_RUNS:
             return fit.model, identity
-        scratch = fit_ensemble(X, Y, config, seed=seed)
+        scratch, scratch_name = self._scratch(X, Y, seed=seed)
         scratch_err = scratch.cv_error(Y, weights)
         if scratch_err < adapted_err:
             return scratch.model, (
@@ -927,11 +929,9 @@ class Campaign:
         campaign whose checkpoint is fresh, also the meta-prior adapted as
         ``suggest`` adapts it (``status`` never meta-trains).
         """
-        from recipeopt.models.ensemble import fit_ensemble
-
         X, Y = self.training_data(runs)
         with _seeded(seed):
-            fits = {"ensemble": fit_ensemble(X, Y, self.ensemble_config(), seed=seed)}
+            fits = {"ensemble": self._scratch(X, Y, seed=seed)[0]}
             ckpt = self.checkpoint(train=False) if self.spec.method == "maml-ensemble" else None
             if ckpt is not None:
                 fits["maml-ensemble"] = self._adapted(ckpt, X, Y, seed=seed)

@@ -218,13 +218,21 @@ def test_unreadable_checkpoint_is_one_line(tmp_path):
         load_checkpoint(tmp_path / "missing.pt")
 
 
-def test_guard_falls_back_to_scratch_when_the_prior_is_wrong(maml42):
-    campaign = Campaign.load(maml42)
+def broken_prior(path: Path) -> Campaign:
+    """Load the campaign with a meta-trained checkpoint whose weights are blown up 30x.
+
+    Such a prior predicts wild values that a few SGD steps cannot mend.
+    """
+    campaign = Campaign.load(path)
     report = campaign.pretrain()
     payload = torch.load(report.path, weights_only=True)
-    # A broken prior: weights blown up 30x predict wild values that a few SGD steps cannot mend.
     payload["params"] = {k: 30.0 * v for k, v in payload["params"].items()}
     torch.save(payload, report.path)
+    return campaign
+
+
+def test_guard_falls_back_to_scratch_when_the_prior_is_wrong(maml42):
+    campaign = broken_prior(maml42)
     rng = np.random.default_rng(0)
     batch = campaign.suggest(12, method="sobol")
     campaign.record(fake_results(batch, seed=int(rng.integers(100))))
@@ -234,11 +242,7 @@ def test_guard_falls_back_to_scratch_when_the_prior_is_wrong(maml42):
 
 
 def test_guard_returns_to_the_design_when_the_prior_mispredicts_the_first_runs(maml42):
-    campaign = Campaign.load(maml42)
-    report = campaign.pretrain()
-    payload = torch.load(report.path, weights_only=True)
-    payload["params"] = {k: 30.0 * v for k, v in payload["params"].items()}
-    torch.save(payload, report.path)
+    campaign = broken_prior(maml42)
     first = campaign.suggest(4, seed=0)
     campaign.record(fake_results(first, seed=1))
     second = campaign.suggest(8, seed=0)  # the whole initial design (8 runs)
