@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from recipeopt.simulate import FAMILIES
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -435,7 +437,7 @@ def simulate() -> None:
     show_default=True,
     help="Family seed: picks the recipes.",
 )
-@click.option("--family", type=click.Choice(["etch", "dep"]), default="etch", show_default=True)
+@click.option("--family", type=click.Choice(FAMILIES), default="etch", show_default=True)
 @click.option(
     "--out", "-o", type=click.Path(file_okay=False), required=True, help="Folder for the CSVs."
 )
@@ -465,7 +467,8 @@ def simulate_history(recipes: int, runs: int, seed: int, family: str, out: str) 
     "--family",
     default="etch",
     show_default=True,
-    help="etch, dep (categorical chemistry and chamber), or history:CAMPAIGN.yaml "
+    help="etch, etch-unlike (etch constants from outside the history's prior: out of "
+    "distribution), dep (categorical chemistry and chamber), or history:CAMPAIGN.yaml "
     "(leave one recipe out).",
 )
 @click.option("--test-recipes", type=click.IntRange(1), default=10, show_default=True)

@@ -9,7 +9,15 @@ from botorch.posteriors.ensemble import EnsemblePosterior
 from botorch.sampling.index_sampler import IndexSampler
 
 from recipeopt.acquisition import build_acquisition
-from recipeopt.models.ensemble import DeepEnsemble, EnsembleConfig, fit_ensemble, spread_factor
+from recipeopt.campaign import SKILL_RESOLUTION, lacks_skill
+from recipeopt.models.ensemble import (
+    DeepEnsemble,
+    EnsembleConfig,
+    adapt_ensemble,
+    fit_ensemble,
+    fixed_standardize,
+    spread_factor,
+)
 from recipeopt.models.network import MLP, init_member_params
 
 FAST = EnsembleConfig(members=4, hidden=16, epochs=60, folds=3)
@@ -120,3 +128,38 @@ def test_spread_factor_matches_a_coverage_on_heavy_tailed_errors():
     inside = lambda c: float((z.abs() <= 1.6448536 * c).double().mean())  # noqa: E731
     assert inside(rms) > 0.95
     assert inside(matched) == pytest.approx(0.9, abs=0.005)
+
+
+@pytest.mark.parametrize("n", [3, 8])
+def test_adaptation_halves_an_inner_rate_that_diverges(n):
+    # Targets 20x their standardized scale make a rate of 0.5 blow up in a few steps: the
+    # adaptation must still take its 5 steps, at a lower rate, and improve on the prior.
+    X, Y = data(n=n)
+    net = MLP(5, 3, hidden=16, layers=2)
+    params = init_member_params(net, [0, 1, 2])
+    scale = fixed_standardize(torch.zeros(3, dtype=torch.float64), torch.full((3,), 0.05))
+    spread = torch.ones(3)
+    fit = adapt_ensemble(
+        net, params, X, Y, scale, lr=0.5, default_steps=5, default_spread=spread, seed=0
+    )
+    prior = adapt_ensemble(
+        net, params, X, Y, scale, lr=0.0, default_steps=5, default_spread=spread, seed=0
+    )
+    assert fit.lr is not None and fit.lr < 0.5 and fit.steps == 5
+    error = lambda f: float((f.model.posterior(X).mean - Y).pow(2).mean())  # noqa: E731
+    assert error(fit) < 0.5 * error(prior)
+    stable = adapt_ensemble(
+        net, params, X, Y, scale, lr=0.01, default_steps=5, default_spread=spread, seed=0
+    )
+    assert stable.lr == 0.01
+
+
+def test_first_guard_floors_the_mean_baseline_when_runs_tie():
+    tied = torch.tensor([0.50, 0.50, 0.51, 0.50], dtype=torch.float64)
+    spread = torch.tensor([0.1, 0.5, 0.9, 0.3], dtype=torch.float64)
+    # A model within the resolution of tied runs passes; the mean alone would fail it.
+    assert lacks_skill(0.5 * SKILL_RESOLUTION**2, tied) is None
+    assert lacks_skill(3 * SKILL_RESOLUTION**2, tied) is not None
+    # Runs that differ keep their own baseline: 2x the mean's error fails.
+    assert lacks_skill(0.1, spread) is None
+    assert "objective cv mse" in (lacks_skill(0.4, spread) or "")

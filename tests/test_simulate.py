@@ -136,3 +136,28 @@ def test_etch_recipe_is_a_frozen_record():
     recipe = EtchRecipe.draw(np.random.default_rng(0))
     with pytest.raises(AttributeError):
         recipe.target_depth = 1.0  # type: ignore[misc]
+
+
+def test_unlike_family_draws_every_constant_outside_the_etch_prior(family):
+    unlike = get_family("etch-unlike")
+    a = [family.recipe(i) for i in range(300)]
+    b = [unlike.recipe(TEST_OFFSET + i) for i in range(300)]
+
+    def values(recipes, name):
+        return np.array([getattr(r, name) for r in recipes])
+
+    above = ("target_depth", "rate_scale", "activation", "energy_threshold", "energy_opt")
+    for name in (*above, "nu_floor", "wall_critical", "defect_base", "o2_strength"):
+        assert values(b, name).min() >= values(a, name).max(), name
+    for name in ("polymer_opt", "depth_tol", "cd_tol", "selectivity_min"):
+        assert values(b, name).max() <= values(a, name).min(), name
+    window = lambda rs: values(rs, "polymer_stop") - values(rs, "polymer_opt")  # noqa: E731
+    assert window(b).max() <= window(a).min()
+    assert np.abs(values(b, "tilt")).min() >= np.abs(values(a, "tilt")).max()
+    assert np.abs(values(b, "split_opt") - 0.5).min() >= np.abs(values(a, "split_opt") - 0.5).max()
+    # The uniformity optimum moves the other way with pressure.
+    assert (values(b, "split_pressure") > 0).all() and (values(a, "split_pressure") < 0).all()
+    # Still a recipe worth optimizing: a good optimum, far above random recipes.
+    task = unlike.recipe(TEST_OFFSET)
+    f_star, f_median = unlike.landscape(task, samples=20_000, polish=2)
+    assert f_star > 0.7 and f_star - f_median > 0.5

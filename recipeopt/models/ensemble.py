@@ -110,12 +110,15 @@ class EnsembleFit:
         cv_mean: ``n x m`` held-out predictions of each training point (or None).
         cv_std: ``n x m`` raw held-out member standard deviations (or None).
         steps: Adaptation steps chosen on held-out runs (adapted ensembles only).
+        lr: Inner learning rate of those steps (adapted ensembles only; below the
+            checkpoint's when its own diverged on these runs).
     """
 
     model: DeepEnsemble
     cv_mean: Tensor | None = None
     cv_std: Tensor | None = None
     steps: int | None = None
+    lr: float | None = None
 
     def cv_error(self, Y: Tensor, weights: Tensor) -> float:
         """Return the held-out mean squared error of the weighted objective ``Y @ weights``."""
@@ -273,6 +276,8 @@ def spread_factor(Y: Tensor, mean: Tensor, std: Tensor, *, coverage: float | Non
 CV_MIN_RUNS = 20
 #: Adaptation lengths tried on held-out runs, in SGD steps from the meta-learned weights.
 STEP_GRID = (0, 1, 2, 3, 5, 8, 12, 20, 30, 50, 80, 120, 200, 300, 500)
+#: Times the inner learning rate is halved when the inner loop diverges on a recipe's runs.
+LR_HALVINGS = 3
 
 
 def fixed_standardize(mean: Tensor, std: Tensor) -> Standardize:
@@ -335,10 +340,9 @@ def adapt_ensemble(
     Y32 = transform(Y)[0].float()
     weights, fold_of, folds = cv_weights(n, s, folds, seed)
     copies = 1 + folds
-    current = {k: torch.cat([v.float()] * copies) for k, v in params.items()}
 
-    def advance(p: dict[str, Tensor], steps: int) -> dict[str, Tensor]:
-        one = lambda q, w: adapt(net32, q, X32, Y32, lr=lr, steps=steps, weights=w, check=False)  # noqa: E731
+    def advance(p: dict[str, Tensor], steps: int, rate: float) -> dict[str, Tensor]:
+        one = lambda q, w: adapt(net32, q, X32, Y32, lr=rate, steps=steps, weights=w, check=False)  # noqa: E731
         with torch.no_grad():
             return torch.func.vmap(one)(p, weights)
 
@@ -346,36 +350,80 @@ def adapt_ensemble(
         final = {k: v[:s].to(X) for k, v in p.items()}
         return DeepEnsemble(copy.deepcopy(net).to(X), final, spread.to(X), transform)
 
-    if folds < 2:
-        adapted = advance(current, default_steps)
-        return EnsembleFit(model(adapted, default_spread), steps=default_steps)
-    best: tuple[float, int, dict[str, Tensor], Tensor, Tensor] | None = None
-    done, worse = 0, 0
+    def fit_error(p: dict[str, Tensor]) -> float:
+        """Training error of the final members (NaN once the parameters overflow)."""
+        with torch.no_grad():
+            pred = predict_members(net32, {k: v[:s] for k, v in p.items()}, X32)
+        return float(((pred - Y32) ** 2).mean())
+
+    prior_error = fit_error({k: v.float() for k, v in params.items()})
+
+    def blew_up(p: dict[str, Tensor]) -> bool:
+        """Whether the steps diverged: a training error well above the prior's, or overflow.
+
+        (Members step on bootstrap-weighted errors, so the plain one may rise a little.)
+        """
+        return not fit_error(p) <= 2.0 * prior_error
+
+    if folds < 2:  # too few runs to hold any out: the default steps, at the first stable rate
+        start = {k: v.float() for k, v in params.items()}
+        rate = lr
+        for _ in range(LR_HALVINGS + 1):
+            adapted = advance(start, default_steps, rate)
+            if not blew_up(adapted):
+                return EnsembleFit(model(adapted, default_spread), steps=default_steps, lr=rate)
+            rate /= 2
+        return EnsembleFit(model(start, default_spread), steps=0, lr=lr)
     # NOTE: meta-training optimized the prior for ``default_steps`` on 5-40 runs; the
     # held-out error of a handful of runs is too noisy to overrule that, so the grid is
     # searched (and the spread recalibrated) only from CV_MIN_RUNS runs on.
     searched = n >= CV_MIN_RUNS
     grid = STEP_GRID if searched else (0, default_steps)
-    for steps in grid:
-        current = advance(current, steps - done)
-        done = steps
-        if not all(torch.isfinite(v).all() for v in current.values()):
-            break  # the inner loop diverged: keep the best length before it
-        with torch.no_grad():
-            cv_members = {k: v[s:] for k, v in current.items()}
-            pred = predict_members(net32, cv_members, X32).to(X)
-        cv_mean, cv_std = held_out(pred, fold_of, s, transform)
-        error = float((((cv_mean - Y) / transform.stdvs) ** 2).mean())
-        if best is None or error < best[0] or not searched:
-            best = (error, steps, {k: v.clone() for k, v in current.items()}, cv_mean, cv_std)
-            worse = 0
-        else:
-            worse += 1
-            # NOTE: the first few steps move little and the held-out error is noisy, so only
-            # a rise that lasts past 30 steps ends the search (longer adaptation overfits).
-            if worse >= 3 and steps >= 30:
-                break
-    assert best is not None  # zero steps cannot diverge
+
+    def search(rate: float) -> tuple[tuple[float, int, dict[str, Tensor], Tensor, Tensor], bool]:
+        """Adapt along the grid at ``rate``; return the best length and whether it diverged."""
+        current = {k: torch.cat([v.float()] * copies) for k, v in params.items()}
+        best: tuple[float, int, dict[str, Tensor], Tensor, Tensor] | None = None
+        done, worse = 0, 0
+        for steps in grid:
+            current = advance(current, steps - done, rate)
+            done = steps
+            if blew_up(current):
+                assert best is not None  # zero steps cannot diverge
+                return best, True  # keep the best length before the divergence
+            with torch.no_grad():
+                cv_members = {k: v[s:] for k, v in current.items()}
+                pred = predict_members(net32, cv_members, X32).to(X)
+            cv_mean, cv_std = held_out(pred, fold_of, s, transform)
+            error = float((((cv_mean - Y) / transform.stdvs) ** 2).mean())
+            if best is None or error < best[0] or not searched:
+                best = (error, steps, {k: v.clone() for k, v in current.items()}, cv_mean, cv_std)
+                worse = 0
+            else:
+                worse += 1
+                # NOTE: the first few steps move little and the held-out error is noisy, so
+                # only a rise that lasts past 30 steps ends the search (longer adaptation
+                # overfits).
+                if worse >= 3 and steps >= 30:
+                    break
+        assert best is not None
+        return best, False
+
+    # Data unlike the history can make the meta-learned rate diverge within the first steps
+    # (0 steps would leave the raw prior): halve it, and keep the best rate on held-out runs
+    # (without the search, the first rate that completes the default steps).
+    rate = lr
+    best, diverged = search(rate)
+    chosen = rate
+    for _ in range(LR_HALVINGS):
+        if not diverged:
+            break
+        rate /= 2
+        found, diverged = search(rate)
+        if (found[0] < best[0]) if searched else not diverged:
+            best, chosen = found, rate
     _, steps, adapted, cv_mean, cv_std = best
     spread = spread_factor(Y, cv_mean, cv_std) if searched else default_spread
-    return EnsembleFit(model(adapted, spread), cv_mean=cv_mean, cv_std=cv_std, steps=steps)
+    return EnsembleFit(
+        model(adapted, spread), cv_mean=cv_mean, cv_std=cv_std, steps=steps, lr=chosen
+    )

@@ -5,3 +5,8 @@
 * :mod:`recipeopt.simulate.loop`: a whole campaign against a simulated recipe.
 * :mod:`recipeopt.simulate.history`: historical recipes shaped like fab logs.
 """
+
+#: The bundled families: ``etch`` (etch42's setpoints), ``etch-unlike`` (the same setpoints
+#: and physics with constants from outside the etch prior: the out-of-distribution test
+#: for a prior meta-trained on etch42's history) and ``dep`` (dep7's categorical space).
+FAMILIES = ("etch", "etch-unlike", "dep")

@@ -40,6 +40,11 @@ The model, per wafer (all quantities are smooth in the setpoints):
   percent, CD within tolerance, enough selectivity, with edge dies lost to
   non-uniformity.
 
+``EtchRecipe.draw_unlike`` (the ``etch-unlike`` family) keeps the physics and
+draws every constant from outside these ranges, with the uniformity optimum
+moving the other way with pressure: the out-of-distribution test for a prior
+meta-trained on the etch history.
+
 Measurement noise: ~1 % (absolute) on yield, 0.3 % on uniformity, and 10 %
 log-normal on defects. With ``noise=False`` the responses are exact.
 
@@ -152,6 +157,40 @@ class EtchRecipe:
             wall_critical=rng.uniform(55.0, 95.0),
             defect_base=rng.uniform(0.02, 0.08),
             o2_strength=rng.uniform(1.0, 2.5),
+        )
+
+    @classmethod
+    def draw_unlike(cls, rng: np.random.Generator) -> EtchRecipe:
+        """Draw a recipe from outside the family prior: the same physics, other constants.
+
+        Every constant is drawn beyond the range of :meth:`draw` (a harder,
+        deeper film that wants lean chemistry and energetic ions, a tighter CD
+        window with a stronger tilt, a looser selectivity spec, a worse
+        uniformity floor, and hotter walls), and the chamber's optimal
+        centre/edge split moves the other way with pressure, so what a model
+        learned from the family's history points the wrong way on most axes.
+        """
+        polymer_opt = rng.uniform(0.2, 0.42)
+        side = rng.choice([-1.0, 1.0])
+        return cls(
+            target_depth=rng.uniform(450.0, 700.0),
+            depth_tol=rng.uniform(0.1, 0.15),
+            rate_scale=rng.uniform(12.0, 18.0),
+            activation=rng.uniform(0.16, 0.3),
+            energy_threshold=rng.uniform(40.0, 60.0),
+            energy_opt=float(np.exp(rng.uniform(np.log(250.0), np.log(450.0)))),
+            polymer_opt=polymer_opt,
+            polymer_stop=polymer_opt + rng.uniform(0.15, 0.25),
+            cd_tol=rng.uniform(0.16, 0.2),
+            tilt=side * rng.uniform(0.6, 0.9),
+            selectivity_min=rng.uniform(1.5, 3.0),
+            split_opt=0.5 + side * rng.uniform(0.12, 0.17),
+            split_pressure=rng.uniform(0.04, 0.12),
+            split_gap=rng.uniform(-0.006, 0.006),
+            nu_floor=rng.uniform(2.0, 3.0),
+            wall_critical=rng.uniform(95.0, 115.0),
+            defect_base=rng.uniform(0.08, 0.15),
+            o2_strength=rng.uniform(2.5, 4.0),
         )
 
     # -- physics ---------------------------------------------------------

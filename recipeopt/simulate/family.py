@@ -24,6 +24,7 @@ import pandas as pd
 
 from recipeopt.exceptions import RecipeoptError
 from recipeopt.objective import Objective
+from recipeopt.simulate import FAMILIES
 from recipeopt.space import Space
 from recipeopt.spec import CampaignSpec, load_spec
 
@@ -139,6 +140,15 @@ def get_family(name: str, *, seed: int = 0) -> Family:
         return Family(
             "etch", load_spec(CAMPAIGNS / "etch42.yaml", check_history=False), EtchRecipe.draw, seed
         )
+    if name == "etch-unlike":
+        from recipeopt.simulate.etch import EtchRecipe
+
+        return Family(
+            "etch-unlike",
+            load_spec(CAMPAIGNS / "etch42.yaml", check_history=False),
+            EtchRecipe.draw_unlike,
+            seed,
+        )
     if name == "dep":
         from recipeopt.simulate.dep import DepRecipe
 
@@ -148,6 +158,3 @@ def get_family(name: str, *, seed: int = 0) -> Family:
     raise RecipeoptError(
         f"unknown family {name!r}; choose one of: {', '.join(FAMILIES)} or history:CAMPAIGN.yaml"
     )
-
-
-FAMILIES = ("etch", "dep")
