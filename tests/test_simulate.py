@@ -147,9 +147,10 @@ def test_unlike_family_draws_every_constant_outside_the_etch_prior(family):
         return np.array([getattr(r, name) for r in recipes])
 
     above = ("target_depth", "rate_scale", "activation", "energy_threshold", "energy_opt")
-    for name in (*above, "nu_floor", "wall_critical", "defect_base", "o2_strength"):
+    for name in (*above, "depth_tol", "cd_tol", "o2_strength"):
         assert values(b, name).min() >= values(a, name).max(), name
-    for name in ("polymer_opt", "depth_tol", "cd_tol", "selectivity_min"):
+    below = ("polymer_opt", "selectivity_min", "nu_floor", "wall_critical", "defect_base")
+    for name in below:
         assert values(b, name).max() <= values(a, name).min(), name
     window = lambda rs: values(rs, "polymer_stop") - values(rs, "polymer_opt")  # noqa: E731
     assert window(b).max() <= window(a).min()

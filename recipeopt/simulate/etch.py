@@ -163,33 +163,35 @@ class EtchRecipe:
     def draw_unlike(cls, rng: np.random.Generator) -> EtchRecipe:
         """Draw a recipe from outside the family prior: the same physics, other constants.
 
-        Every constant is drawn beyond the range of :meth:`draw` (a harder,
-        deeper film that wants lean chemistry and energetic ions, a tighter CD
-        window with a stronger tilt, a looser selectivity spec, a worse
-        uniformity floor, and hotter walls), and the chamber's optimal
-        centre/edge split moves the other way with pressure, so what a model
-        learned from the family's history points the wrong way on most axes.
+        Every constant is drawn beyond the range of :meth:`draw`: a deeper,
+        faster-etching film with a higher activation energy and sputter
+        threshold that wants lean chemistry and energetic ions, a narrower
+        polymer window, a CD window with a stronger tilt, looser depth, CD and
+        selectivity specs, a better uniformity floor, a cleaner chamber with
+        colder walls, and an optimal centre/edge split far off centre that
+        moves the other way with pressure. What a model learned from the
+        family's history points the wrong way on most axes.
         """
         polymer_opt = rng.uniform(0.2, 0.42)
         side = rng.choice([-1.0, 1.0])
         return cls(
             target_depth=rng.uniform(450.0, 700.0),
-            depth_tol=rng.uniform(0.1, 0.15),
+            depth_tol=rng.uniform(0.25, 0.35),
             rate_scale=rng.uniform(12.0, 18.0),
             activation=rng.uniform(0.16, 0.3),
             energy_threshold=rng.uniform(40.0, 60.0),
             energy_opt=float(np.exp(rng.uniform(np.log(250.0), np.log(450.0)))),
             polymer_opt=polymer_opt,
             polymer_stop=polymer_opt + rng.uniform(0.15, 0.25),
-            cd_tol=rng.uniform(0.16, 0.2),
+            cd_tol=rng.uniform(0.32, 0.4),
             tilt=side * rng.uniform(0.6, 0.9),
             selectivity_min=rng.uniform(1.5, 3.0),
             split_opt=0.5 + side * rng.uniform(0.12, 0.17),
             split_pressure=rng.uniform(0.04, 0.12),
             split_gap=rng.uniform(-0.006, 0.006),
-            nu_floor=rng.uniform(2.0, 3.0),
-            wall_critical=rng.uniform(95.0, 115.0),
-            defect_base=rng.uniform(0.08, 0.15),
+            nu_floor=rng.uniform(0.4, 0.8),
+            wall_critical=rng.uniform(35.0, 55.0),
+            defect_base=rng.uniform(0.005, 0.02),
             o2_strength=rng.uniform(2.5, 4.0),
         )
 
