@@ -365,14 +365,15 @@ def adapt_ensemble(
         """
         return not fit_error(p) <= 2.0 * prior_error
 
+    # Data unlike the history can make the meta-learned rate diverge within the first steps
+    # (0 steps would leave the raw prior): then the rate is halved, up to LR_HALVINGS times.
+    rates = [lr / 2**k for k in range(LR_HALVINGS + 1)]
     if folds < 2:  # too few runs to hold any out: the default steps, at the first stable rate
         start = {k: v.float() for k, v in params.items()}
-        rate = lr
-        for _ in range(LR_HALVINGS + 1):
+        for rate in rates:
             adapted = advance(start, default_steps, rate)
             if not blew_up(adapted):
                 return EnsembleFit(model(adapted, default_spread), steps=default_steps, lr=rate)
-            rate /= 2
         return EnsembleFit(model(start, default_spread), steps=0, lr=lr)
     # NOTE: meta-training optimized the prior for ``default_steps`` on 5-40 runs; the
     # held-out error of a handful of runs is too noisy to overrule that, so the grid is
@@ -409,16 +410,13 @@ def adapt_ensemble(
         assert best is not None
         return best, False
 
-    # Data unlike the history can make the meta-learned rate diverge within the first steps
-    # (0 steps would leave the raw prior): halve it, and keep the best rate on held-out runs
-    # (without the search, the first rate that completes the default steps).
-    rate = lr
-    best, diverged = search(rate)
-    chosen = rate
-    for _ in range(LR_HALVINGS):
+    # After a divergence, keep the rate with the lower held-out error (without the search,
+    # the first rate that completes the default steps).
+    best, diverged = search(rates[0])
+    chosen = rates[0]
+    for rate in rates[1:]:
         if not diverged:
             break
-        rate /= 2
         found, diverged = search(rate)
         if (found[0] < best[0]) if searched else not diverged:
             best, chosen = found, rate
