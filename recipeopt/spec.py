@@ -321,7 +321,7 @@ class ModelConfig(_Record):
         trust_region: Restrict the acquisition to a box around the best run (TuRBO-style).
         algorithm: Meta-training algorithm: ``maml`` (second order), ``fomaml`` or ``reptile``.
         inner_steps: SGD steps of MAML's inner loop during meta-training.
-        inner_lr: Inner-loop learning rate.
+        inner_lr: Inner-loop learning rate of meta-training (``suggest`` adapts at a quarter of it).
         meta_epochs: Most meta-training epochs (early stopping usually ends sooner).
         checkpoint: Where the meta-trained weights live (default:
             ``<name>.<algorithm>.pt`` beside the YAML).

@@ -153,6 +153,20 @@ def test_suggest_pretrains_on_demand_then_adapts_without_touching_the_checkpoint
     assert not set(second["run_id"]) & set(first["run_id"])
 
 
+def test_suggest_adapts_at_a_fraction_of_the_meta_training_rate(maml42):
+    from recipeopt.campaign import ADAPT_RATE_SCALE
+
+    campaign = Campaign.load(maml42)
+    campaign.record(fake_results(campaign.suggest(seed=3)))
+    ckpt = campaign.checkpoint()
+    X, Y = campaign.training_data(campaign.runs())
+    fit = campaign._adapted(ckpt, X, Y, seed=3)
+    rate = ckpt.config.inner_lr * ADAPT_RATE_SCALE
+    assert ADAPT_RATE_SCALE < 1
+    assert fit.lr in [rate / 2**k for k in range(4)]  # halved only if it diverged
+    assert fit.steps == ckpt.config.inner_steps
+
+
 def test_same_seed_same_maml_suggestions(maml42, tmp_path):
     a = Campaign.load(maml42)
     batch = a.suggest(seed=1)
