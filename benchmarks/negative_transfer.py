@@ -44,6 +44,12 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--budget", type=int, default=40)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--adapt-lr-scale",
+        type=float,
+        default=1.0,
+        help="as `recipeopt benchmark --adapt-lr-scale`",
+    )
     parser.add_argument("--out", type=Path, default=Path("benchmark-output/negative-transfer"))
     args = parser.parse_args()
     pattern = write_rotated_history(args.out / "rotated-history")
@@ -56,6 +62,7 @@ def main() -> None:
         batch=4,
         out=args.out,
         history=pattern,
+        adapt_lr_scale=args.adapt_lr_scale,
     )
     records = bench.run(workers=args.workers, progress=print)
     summary = summarize(records, baselines=("ensemble",)).set_index("method")

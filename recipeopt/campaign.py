@@ -64,15 +64,6 @@ SKILL_RESOLUTION = 0.03
 #: From this many complete runs, the adapted prior must also beat the scratch ensemble
 #: on held-out runs to be used (the second negative-transfer guard).
 GUARD_MIN_RUNS = 8
-#: ``suggest`` adapts the meta-learned members at this fraction of the checkpoint's inner
-#: learning rate (the rate meta-training stepped at). Measured with ``recipeopt benchmark
-#: --family etch --test-recipes 10 --seeds 3 --budget 40``: at the full rate (0.1) the adapted
-#: prior beat the GP's regret at 40 runs in 16 of 30 (recipe, seed) pairs (median 0.46
-#: against 0.55); at a quarter, in 21 of 30 (median 0.33), and in 16 of the 20 pairs of the
-#: seeds not used to choose it. A half gave 6 of 10 on seed 0, and a checkpoint meta-trained
-#: at 0.05 did no better than the full rate. Small steps keep the batch near what the prior
-#: and the runs agree on; the step search from CV_MIN_RUNS runs can still take many more.
-ADAPT_RATE_SCALE = 0.25
 #: Random feasible recipes the meta-prior ranks for a batch proposed before any run
 #: (a tenth of that with equality constraints, where BoTorch's hit-and-run sampler
 #: draws them at about 1,000 a second).
@@ -435,7 +426,7 @@ class Campaign:
             prior = DeepEnsemble(net, params, ckpt.spread_prior.double(), transform)
             return prior, f"{name},prior)"
         fit = self._adapted(ckpt, X, Y, seed=seed)
-        rate = "" if fit.lr == ckpt.config.inner_lr * ADAPT_RATE_SCALE else f",lr={fit.lr:g}"
+        rate = "" if fit.lr == ckpt.config.inner_lr else f",lr={fit.lr:g}"
         identity = f"{name},steps={fit.steps}{rate})"
         if len(X) < SKILL_MIN_RUNS or not self.spec.model.guard or fit.cv_mean is None:
             return fit.model, identity
@@ -469,7 +460,7 @@ class Campaign:
             X,
             Y,
             fixed_standardize(ckpt.y_mean.to(Y), ckpt.y_std.to(Y)),
-            lr=ckpt.config.inner_lr * ADAPT_RATE_SCALE,
+            lr=ckpt.config.inner_lr * self.spec.model.adapt_lr_scale,
             default_steps=ckpt.config.inner_steps,
             default_spread=ckpt.spread_adapted,
             seed=seed,

@@ -498,6 +498,14 @@ def simulate_history(recipes: int, runs: int, seed: int, family: str, out: str) 
     help="Most meta-training epochs (default: the campaign's model.meta_epochs).",
 )
 @click.option(
+    "--adapt-lr-scale",
+    type=click.FloatRange(0.0, 1.0, min_open=True),
+    default=1.0,
+    show_default=True,
+    help="Fraction of the meta-training inner rate at which the meta-learned methods adapt "
+    "(the campaign's model.adapt_lr_scale).",
+)
+@click.option(
     "--workers", type=click.IntRange(1), default=1, show_default=True, help="Parallel processes."
 )
 @click.option(
@@ -512,6 +520,7 @@ def benchmark(
     methods: str,
     history: str | None,
     meta_epochs: int | None,
+    adapt_lr_scale: float,
     workers: int,
     out: str,
 ) -> None:
@@ -537,6 +546,7 @@ def benchmark(
         out=Path(out),
         history=history,
         meta_epochs=meta_epochs,
+        adapt_lr_scale=adapt_lr_scale,
     )
     with Progress() as progress:
         task = progress.add_task("Benchmark", total=None)

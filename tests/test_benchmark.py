@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 import numpy as np
 import pytest
@@ -105,6 +106,24 @@ def test_smoke_benchmark_regret_never_increases(smoke):
     assert maml["models"][2].startswith("deep-ensemble") and "guard: scratch" in maml["models"][2]
     assert maml["checkpoint"].endswith("checkpoints/maml.pt")
     assert {r["recipe"] for r in records} == {100_000, 100_001}  # test recipes, never history ones
+
+
+def test_meta_learned_jobs_adapt_at_the_benchmark_rate_scale(smoke):
+    from dataclasses import replace
+
+    from recipeopt.benchmark.runner import run_job
+
+    bench, records = smoke
+    maml = next(r for r in records if r["method"] == "maml-ensemble")
+    job = next(
+        j
+        for j in bench.jobs(bench.landscapes(), bench.checkpoints())
+        if j.name == (f"maml-ensemble__r{maml['recipe']}__s{maml['seed']}")
+    )
+    record = run_job(replace(job, budget=8, adapt_lr_scale=0.5))
+    assert record["adapt_lr_scale"] == 0.5
+    assert record["models"][0] == maml["models"][0]  # the prior's batch does not adapt
+    assert re.search(r"steps=5,lr=0\.0(5|25|125)\)", record["models"][1])
 
 
 def test_benchmark_resumes_and_parallel_matches_serial(smoke, tmp_path):

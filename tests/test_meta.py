@@ -153,18 +153,28 @@ def test_suggest_pretrains_on_demand_then_adapts_without_touching_the_checkpoint
     assert not set(second["run_id"]) & set(first["run_id"])
 
 
-def test_suggest_adapts_at_a_fraction_of_the_meta_training_rate(maml42):
-    from recipeopt.campaign import ADAPT_RATE_SCALE
-
+def test_suggest_adapts_at_the_spec_fraction_of_the_meta_training_rate(maml42):
     campaign = Campaign.load(maml42)
     campaign.record(fake_results(campaign.suggest(seed=3)))
     ckpt = campaign.checkpoint()
     X, Y = campaign.training_data(campaign.runs())
-    fit = campaign._adapted(ckpt, X, Y, seed=3)
-    rate = ckpt.config.inner_lr * ADAPT_RATE_SCALE
-    assert ADAPT_RATE_SCALE < 1
-    assert fit.lr in [rate / 2**k for k in range(4)]  # halved only if it diverged
-    assert fit.steps == ckpt.config.inner_steps
+    model = campaign.spec.model
+    quarter = Campaign(
+        campaign.spec.model_copy(
+            update={"model": model.model_copy(update={"adapt_lr_scale": 0.25})}
+        ),
+        maml42,
+    )
+    for c, scale in ((campaign, 1.0), (quarter, 0.25)):
+        fit = c._adapted(ckpt, X, Y, seed=3)
+        rate = ckpt.config.inner_lr * scale
+        assert fit.lr in [rate / 2**k for k in range(4)]  # halved only if it diverged
+        assert fit.steps == ckpt.config.inner_steps
+    full, small = campaign._adapted(ckpt, X, Y, seed=3), quarter._adapted(ckpt, X, Y, seed=3)
+    assert small.lr < full.lr
+    start = ckpt.params["body.0.weight"].double()
+    moved = lambda f: float((f.model.member_params["body.0.weight"] - start).abs().sum())  # noqa: E731
+    assert 0 < moved(small) < moved(full)
 
 
 def test_same_seed_same_maml_suggestions(maml42, tmp_path):

@@ -141,6 +141,16 @@ def test_infeasible_constraints(tmp_path):
     assert "no recipe within the bounds" in _error(data, tmp_path)
 
 
+def test_adaptation_rate_scale_must_be_a_fraction(tmp_path):
+    data = base()
+    data["model"] = {"adapt_lr_scale": 0}
+    assert "model.adapt_lr_scale" in _error(data, tmp_path)
+    data["model"] = {"adapt_lr_scale": 0.25}
+    spec_path = tmp_path / "ok.yaml"
+    spec_path.write_text(yaml.safe_dump(data))
+    assert load_spec(spec_path).model.adapt_lr_scale == 0.25
+
+
 def test_history_glob_must_match(tmp_path):
     data = base()
     data["history"] = ["history/*.csv"]

@@ -46,6 +46,7 @@ class Job:
     f_star: float
     f_median: float
     checkpoint: str = ""
+    adapt_lr_scale: float = 1.0
 
     @property
     def name(self) -> str:
@@ -80,6 +81,7 @@ def run_job(job: Job) -> dict:
         update: dict = {"method": "maml-ensemble" if job.method in META_METHODS else job.method}
         if job.method in META_METHODS:
             update["algorithm"] = META_METHODS[job.method]
+            update["adapt_lr_scale"] = job.adapt_lr_scale
         spec = spec.model_copy(update={"model": spec.model.model_copy(update=update)})
     campaign = Campaign(
         spec, None, storage="sqlite://", checkpoint=Path(job.checkpoint) if job.checkpoint else None
@@ -123,6 +125,7 @@ class Benchmark:
     landscape_polish: int = 16
     history: str | None = None
     meta_epochs: int | None = None
+    adapt_lr_scale: float = 1.0
 
     def history_table(self, recipe: int) -> pd.DataFrame:
         """Return the history the meta-learned methods train on when ``recipe`` is tested.
@@ -226,6 +229,7 @@ class Benchmark:
                 self.batch,
                 *landscapes[index],
                 checkpoint=checkpoints.get((method, index), ""),
+                adapt_lr_scale=self.adapt_lr_scale,
             )
             for index in family.test_recipes(self.test_recipes)
             for seed in range(self.seeds)
