@@ -118,7 +118,7 @@ def test_meta_learned_jobs_adapt_at_the_benchmark_rate_scale(smoke):
     job = next(
         j
         for j in bench.jobs(bench.landscapes(), bench.checkpoints())
-        if j.name == (f"maml-ensemble__r{maml['recipe']}__s{maml['seed']}")
+        if j.name == f"maml-ensemble__r{maml['recipe']}__s{maml['seed']}"
     )
     record = run_job(replace(job, budget=8, adapt_lr_scale=0.5))
     assert record["adapt_lr_scale"] == 0.5

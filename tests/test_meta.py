@@ -173,7 +173,10 @@ def test_suggest_adapts_at_the_spec_fraction_of_the_meta_training_rate(maml42):
     full, small = campaign._adapted(ckpt, X, Y, seed=3), quarter._adapted(ckpt, X, Y, seed=3)
     assert small.lr < full.lr
     start = ckpt.params["body.0.weight"].double()
-    moved = lambda f: float((f.model.member_params["body.0.weight"] - start).abs().sum())  # noqa: E731
+
+    def moved(fit) -> float:
+        return float((fit.model.member_params["body.0.weight"] - start).abs().sum())
+
     assert 0 < moved(small) < moved(full)
 
 
