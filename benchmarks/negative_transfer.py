@@ -47,8 +47,8 @@ def main() -> None:
     parser.add_argument(
         "--adapt-lr-scale",
         type=float,
-        default=1.0,
-        help="as `recipeopt benchmark --adapt-lr-scale`",
+        default=None,
+        help="as `recipeopt benchmark --adapt-lr-scale` (default: the campaign's)",
     )
     parser.add_argument("--out", type=Path, default=Path("benchmark-output/negative-transfer"))
     args = parser.parse_args()

@@ -500,10 +500,9 @@ def simulate_history(recipes: int, runs: int, seed: int, family: str, out: str) 
 @click.option(
     "--adapt-lr-scale",
     type=click.FloatRange(0.0, 1.0, min_open=True),
-    default=1.0,
-    show_default=True,
+    default=None,
     help="Fraction of the meta-training inner rate at which the meta-learned methods adapt "
-    "(the campaign's model.adapt_lr_scale).",
+    "(default: the campaign's model.adapt_lr_scale).",
 )
 @click.option(
     "--workers", type=click.IntRange(1), default=1, show_default=True, help="Parallel processes."
@@ -520,7 +519,7 @@ def benchmark(
     methods: str,
     history: str | None,
     meta_epochs: int | None,
-    adapt_lr_scale: float,
+    adapt_lr_scale: float | None,
     workers: int,
     out: str,
 ) -> None:

@@ -165,7 +165,8 @@ def test_suggest_adapts_at_the_spec_fraction_of_the_meta_training_rate(maml42):
         ),
         maml42,
     )
-    for c, scale in ((campaign, 1.0), (quarter, 0.25)):
+    assert model.adapt_lr_scale > 0.25  # the default steps further than the quarter
+    for c, scale in ((campaign, model.adapt_lr_scale), (quarter, 0.25)):
         fit = c._adapted(ckpt, X, Y, seed=3)
         rate = ckpt.config.inner_lr * scale
         assert fit.lr in [rate / 2**k for k in range(4)]  # halved only if it diverged

@@ -46,7 +46,7 @@ class Job:
     f_star: float
     f_median: float
     checkpoint: str = ""
-    adapt_lr_scale: float = 1.0
+    adapt_lr_scale: float | None = None
 
     @property
     def name(self) -> str:
@@ -81,7 +81,8 @@ def run_job(job: Job) -> dict:
         update: dict = {"method": "maml-ensemble" if job.method in META_METHODS else job.method}
         if job.method in META_METHODS:
             update["algorithm"] = META_METHODS[job.method]
-            update["adapt_lr_scale"] = job.adapt_lr_scale
+            if job.adapt_lr_scale is not None:
+                update["adapt_lr_scale"] = job.adapt_lr_scale
         spec = spec.model_copy(update={"model": spec.model.model_copy(update=update)})
     campaign = Campaign(
         spec, None, storage="sqlite://", checkpoint=Path(job.checkpoint) if job.checkpoint else None
@@ -102,6 +103,7 @@ def run_job(job: Job) -> dict:
         campaign.close()
     return {
         **asdict(job),
+        "adapt_lr_scale": spec.model.adapt_lr_scale if job.method in META_METHODS else None,
         "objective": result.objective,
         "regret": regret_trace(result.objective, job.f_star, job.f_median).tolist(),
         "seconds": result.seconds,
@@ -125,7 +127,7 @@ class Benchmark:
     landscape_polish: int = 16
     history: str | None = None
     meta_epochs: int | None = None
-    adapt_lr_scale: float = 1.0
+    adapt_lr_scale: float | None = None
 
     def history_table(self, recipe: int) -> pd.DataFrame:
         """Return the history the meta-learned methods train on when ``recipe`` is tested.
