@@ -120,6 +120,8 @@ class PretrainReport:
         best_loss: Best held-out query loss (standardized units).
         stopped_early: Whether early stopping ended training.
         seconds: Wall time.
+        gains: Median over members of the inner-rate gain per parameter tensor (all 1
+            unless ``model.learn_lr``).
     """
 
     path: Path
@@ -130,6 +132,7 @@ class PretrainReport:
     best_loss: float
     stopped_early: bool
     seconds: float
+    gains: dict[str, float]
 
 
 class Campaign:
@@ -464,6 +467,7 @@ class Campaign:
             default_steps=ckpt.config.inner_steps,
             default_spread=ckpt.spread_adapted,
             seed=seed,
+            gains=ckpt.gains,
         )
 
     # -- meta-training ---------------------------------------------------
@@ -481,6 +485,7 @@ class Campaign:
             "categorical": self.space.choice_counts,
             "inner_steps": m.inner_steps,
             "inner_lr": m.inner_lr,
+            "learn_lr": m.learn_lr,
             "epochs": m.meta_epochs,
         }
         settings.update({k: v for k, v in overrides.items() if v is not None})
@@ -574,6 +579,7 @@ class Campaign:
             best_loss=result.best_loss,
             stopped_early=result.stopped_early,
             seconds=time.perf_counter() - start,
+            gains={k: float(v.median()) for k, v in result.gains.items()},
         )
 
     @overload

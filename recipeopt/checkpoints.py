@@ -4,6 +4,8 @@ A checkpoint is one ``torch.save`` file of plain tensors, numbers and strings
 (it loads with ``weights_only=True``):
 
 * ``params``: the members' weights, stacked ``s x ...``;
+* ``gains``: the members' inner-rate gain per parameter tensor, ``s`` each
+  (ones unless meta-learned; checkpoints from before gains load with ones);
 * ``config``: the :class:`~recipeopt.meta.pretrain.MetaConfig`;
 * ``parameters`` and ``metrics``: names, order, bounds, scale and choices of
   the parameters, and names and normalization ranges of the metrics;
@@ -41,7 +43,15 @@ from recipeopt.space import Space
 
 FORMAT = 1
 #: Settings whose change makes a checkpoint stale (``epochs`` and the like only bound training).
-IDENTITY_FIELDS = ("algorithm", "members", "hidden", "layers", "inner_steps", "inner_lr")
+IDENTITY_FIELDS = (
+    "algorithm",
+    "members",
+    "hidden",
+    "layers",
+    "inner_steps",
+    "inner_lr",
+    "learn_lr",
+)
 
 
 @dataclass
@@ -50,6 +60,7 @@ class Checkpoint:
 
     path: Path
     params: dict[str, Tensor]
+    gains: dict[str, Tensor]
     config: MetaConfig
     y_mean: Tensor
     y_std: Tensor
@@ -116,6 +127,7 @@ def save_checkpoint(
     payload = {
         "format": FORMAT,
         "params": {k: v.detach().cpu() for k, v in result.params.items()},
+        "gains": {k: v.detach().cpu() for k, v in result.gains.items()},
         "config": {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(config).items()},
         "parameters": space_record(space),
         "metrics": metric_record(objective),
@@ -163,10 +175,14 @@ def load_checkpoint(path: Path) -> Checkpoint:
         raise CheckpointError(
             f"{path}: checkpoint format is not {FORMAT}; delete it and pretrain again"
         )
-    config = MetaConfig(**{k: _tuples(v) for k, v in payload["config"].items()})
+    # Checkpoints from before learned gains stepped every tensor at the plain inner rate.
+    settings = {"learn_lr": False, **payload["config"]}
+    config = MetaConfig(**{k: _tuples(v) for k, v in settings.items()})
+    params = payload["params"]
     return Checkpoint(
         path=path,
-        params=payload["params"],
+        params=params,
+        gains=payload.get("gains") or {k: torch.ones(len(v)) for k, v in params.items()},
         config=config,
         y_mean=payload["y_mean"],
         y_std=payload["y_std"],

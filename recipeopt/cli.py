@@ -234,6 +234,12 @@ def pretrain(
         f"{dropped['small_recipes']} recipes with too few runs "
         f"({dropped['in_small_recipes']} runs)."
     )
+    if any(g != 1.0 for g in report.gains.values()):
+        click.echo(
+            "Learned inner-rate gains (median over members): "
+            + ", ".join(f"{k} {g:.2f}" for k, g in report.gains.items())
+            + "."
+        )
     click.echo(f"Wrote {report.path}.")
     if algorithm and algorithm != c.spec.model.algorithm:
         click.echo(
@@ -505,6 +511,12 @@ def simulate_history(recipes: int, runs: int, seed: int, family: str, out: str) 
     "(default: the campaign's model.adapt_lr_scale).",
 )
 @click.option(
+    "--learn-lr/--no-learn-lr",
+    default=None,
+    help="Meta-learn per-layer inner-rate gains in the meta-learned methods' checkpoints "
+    "(default: the campaign's model.learn_lr).",
+)
+@click.option(
     "--workers", type=click.IntRange(1), default=1, show_default=True, help="Parallel processes."
 )
 @click.option(
@@ -520,6 +532,7 @@ def benchmark(
     history: str | None,
     meta_epochs: int | None,
     adapt_lr_scale: float | None,
+    learn_lr: bool | None,
     workers: int,
     out: str,
 ) -> None:
@@ -546,6 +559,7 @@ def benchmark(
         history=history,
         meta_epochs=meta_epochs,
         adapt_lr_scale=adapt_lr_scale,
+        learn_lr=learn_lr,
     )
     with Progress() as progress:
         task = progress.add_task("Benchmark", total=None)

@@ -322,6 +322,12 @@ class ModelConfig(_Record):
         algorithm: Meta-training algorithm: ``maml`` (second order), ``fomaml`` or ``reptile``.
         inner_steps: SGD steps of MAML's inner loop during meta-training.
         inner_lr: Inner-loop learning rate of meta-training.
+        learn_lr: Meta-learn a gain on ``inner_lr`` for every layer's weights and biases
+            (per-layer Meta-SGD; maml and fomaml). Off by default: on the etch benchmark
+            the learned gains (about 2 on the weights) made the adapted prior more
+            accurate on held-out runs after 10 runs (RMSE 0.498x the scratch
+            ensemble's, against 0.518x) but a worse guide for the batch (better than
+            the GP at 40 runs in 18 of 30 pairs, against 22).
         adapt_lr_scale: ``suggest`` adapts the members at this fraction of ``inner_lr``
             (halved further if it diverges on the runs). On the etch benchmark (budget
             40, 30 recipe-seed pairs) the adapted prior beat the GP at 40 runs in 16
@@ -344,6 +350,7 @@ class ModelConfig(_Record):
     algorithm: Literal["maml", "fomaml", "reptile"] = "maml"
     inner_steps: int = Field(default=5, ge=1, le=50)
     inner_lr: float = Field(default=0.1, gt=0.0, le=1.0)
+    learn_lr: bool = False
     adapt_lr_scale: float = Field(default=0.5, gt=0.0, le=1.0)
     meta_epochs: int = Field(default=300, ge=1, le=100_000)
     checkpoint: str | None = None

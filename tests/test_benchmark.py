@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import math
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from click.testing import CliRunner
 
 from recipeopt.benchmark.metrics import (
@@ -131,6 +133,22 @@ def test_meta_learned_jobs_adapt_at_the_benchmark_rate_scale(smoke):
     assert record["adapt_lr_scale"] == 0.25
     assert record["models"][0] == maml["models"][0]  # the prior's batch does not adapt
     assert re.search(r"steps=5,lr=0\.0(25|125|0625)\)", record["models"][1])
+
+
+def test_benchmark_learn_lr_meta_trains_its_own_checkpoint(smoke):
+    from dataclasses import replace
+
+    from recipeopt.checkpoints import load_checkpoint
+
+    bench, _ = smoke
+    learned = replace(bench, methods=["maml-ensemble"], test_recipes=1, learn_lr=True)
+    path = Path(learned.checkpoints()[("maml-ensemble", 100_000)])
+    assert path.name == "maml-learn-lr.pt"  # beside the plain one, which stays
+    assert (bench.out / "checkpoints" / "maml.pt").exists()
+    ckpt = load_checkpoint(path)
+    assert ckpt.config.learn_lr
+    assert not all(torch.allclose(g, torch.ones_like(g)) for g in ckpt.gains.values())
+    assert not load_checkpoint(bench.out / "checkpoints" / "maml.pt").config.learn_lr
 
 
 def test_benchmark_resumes_and_parallel_matches_serial(smoke, tmp_path):

@@ -64,3 +64,27 @@ def test_second_order_meta_gradient_matches_finite_differences(setup):
     ).item()
     assert analytic_second == pytest.approx(numeric, rel=1e-4, abs=1e-8)
     assert abs(analytic_first - numeric) > 1e-3 * abs(numeric)  # first order drops a real term
+
+
+def test_gains_scale_each_tensors_step(setup):
+    net, params, X, Y = setup
+    names = list(params)
+    gains = {k: torch.tensor(2.0, dtype=torch.float64) for k in names}
+    gains[names[0]] = torch.tensor(0.0, dtype=torch.float64)  # this tensor stays put
+    fast = adapt(net, params, X, Y, lr=0.1, steps=1, gains=gains)
+    doubled = adapt(net, params, X, Y, lr=0.2, steps=1)
+    torch.testing.assert_close(fast[names[0]], params[names[0]])
+    for k in names[1:]:
+        torch.testing.assert_close(fast[k], doubled[k])
+        assert not torch.equal(fast[k], params[k])
+
+
+def test_the_meta_gradient_reaches_the_gains(setup):
+    net, params, X, Y = setup
+    Xq, Yq = torch.rand(5, 3, dtype=torch.float64), torch.rand(5, 2, dtype=torch.float64)
+    for create_graph in (True, False):  # first-order MAML still learns the gains
+        log_gains = {k: torch.zeros((), dtype=torch.float64, requires_grad=True) for k in params}
+        gains = {k: v.exp() for k, v in log_gains.items()}
+        fast = adapt(net, params, X, Y, lr=0.3, steps=2, gains=gains, create_graph=create_graph)
+        grads = torch.autograd.grad(mse(net, fast, Xq, Yq), list(log_gains.values()))
+        assert all(torch.isfinite(g) for g in grads) and any(g.abs() > 0 for g in grads)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import math
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +20,7 @@ from recipeopt.cli import cli
 from recipeopt.exceptions import CheckpointError
 from recipeopt.history import MetaTasks, build_tasks
 from recipeopt.meta.maml import adapt
-from recipeopt.meta.pretrain import MetaConfig, meta_train
+from recipeopt.meta.pretrain import LOG_GAIN_LIMIT, MetaConfig, meta_train
 from recipeopt.models.network import init_member_params
 from recipeopt.objective import Objective
 from recipeopt.space import Space
@@ -121,6 +123,23 @@ def test_meta_training_is_reproducible_and_members_differ():
     assert not all(torch.equal(a.params[k], c.params[k]) for k in a.params)
     w = a.params["body.0.weight"]
     assert not torch.allclose(w[0], w[1])
+    assert all(torch.equal(g, torch.ones(3)) for g in a.gains.values())  # learn_lr is off
+
+
+@pytest.mark.parametrize("algorithm", ["maml", "fomaml", "reptile"])
+def test_meta_training_learns_inner_rate_gains(algorithm):
+    tasks = shifted_tasks(12, 60, seed=1)
+    # An inner rate far too small for 5 steps: the learned gains should raise it.
+    config = MetaConfig(
+        algorithm=algorithm, members=2, hidden=16, epochs=40, inner_lr=0.005, learn_lr=True
+    )
+    gains = torch.stack(list(meta_train(tasks, config, seed=0).gains.values()))
+    if algorithm == "reptile":  # no meta-gradient for the gains
+        assert torch.equal(gains, torch.ones_like(gains))
+        return
+    assert gains.mean() > 1.2
+    assert gains.min() >= math.exp(-LOG_GAIN_LIMIT) - 1e-6
+    assert gains.max() <= math.exp(LOG_GAIN_LIMIT) + 1e-4
 
 
 def test_meta_training_needs_two_recipes():
@@ -301,6 +320,35 @@ def test_pretrain_command_reports_counts(maml42):
     assert payload["config"]["algorithm"] == "fomaml"
     assert [p["name"] for p in payload["parameters"]][:2] == ["source_power", "bias_power"]
     assert json.dumps(payload["versions"])  # plain strings
+    assert "Learned inner-rate gains" not in result.output  # model.learn_lr is off by default
+    assert all(torch.equal(g, torch.ones_like(g)) for g in payload["gains"].values())
+
+
+def test_learned_gains_reach_the_checkpoint_and_the_adaptation(maml42, tmp_path):
+    maml42.write_text(maml42.read_text().replace(FAST, "model: {meta_epochs: 2, learn_lr: true}\n"))
+    result = CliRunner().invoke(cli, ["pretrain", str(maml42)])
+    assert result.exit_code == 0, result.output
+    assert "Learned inner-rate gains (median over members): body.0.weight" in result.output
+    campaign = Campaign.load(maml42)
+    ckpt = campaign.checkpoint()  # up to date: not trained again
+    assert ckpt.config.learn_lr
+    assert not all(torch.allclose(g, torch.ones_like(g)) for g in ckpt.gains.values())
+    assert "model.learn_lr changed" in stale_reason(
+        ckpt, campaign.meta_config(learn_lr=False), ckpt.history_hash
+    )
+    campaign.record(fake_results(campaign.suggest(seed=3)))
+    X, Y = campaign.training_data(campaign.runs())
+    unit = replace(ckpt, gains={k: torch.ones_like(g) for k, g in ckpt.gains.items()})
+    learned, plain = campaign._adapted(ckpt, X, Y, seed=3), campaign._adapted(unit, X, Y, seed=3)
+    w = "body.0.weight"
+    assert not torch.equal(learned.model.member_params[w], plain.model.member_params[w])
+    # A checkpoint from before learned gains loads with gains of 1, as it was trained.
+    payload = torch.load(ckpt.path, weights_only=True)
+    del payload["gains"], payload["config"]["learn_lr"]
+    torch.save(payload, tmp_path / "old.pt")
+    old = load_checkpoint(tmp_path / "old.pt")
+    assert not old.config.learn_lr
+    assert all(torch.equal(g, torch.ones(ckpt.config.members)) for g in old.gains.values())
 
 
 def test_dep7_maml_loop_with_choices_equality_and_same_in_batch(tmp_path):

@@ -128,6 +128,7 @@ class Benchmark:
     history: str | None = None
     meta_epochs: int | None = None
     adapt_lr_scale: float | None = None
+    learn_lr: bool | None = None
 
     def history_table(self, recipe: int) -> pd.DataFrame:
         """Return the history the meta-learned methods train on when ``recipe`` is tested.
@@ -166,22 +167,27 @@ class Benchmark:
         from recipeopt.campaign import Campaign
 
         family = load_family(self.family)
+        spec = family.spec
+        if self.learn_lr is not None:
+            spec = spec.model_copy(
+                update={"model": spec.model.model_copy(update={"learn_lr": self.learn_lr})}
+            )
         folder = self.out / "checkpoints"
         leave_one_out = self.history is None and hasattr(family, "others")
         found: dict[tuple[str, int], str] = {}
         for method in self.methods:
             if method not in META_METHODS:
                 continue
-            algorithm = META_METHODS[method]
+            stem = META_METHODS[method] + ("-learn-lr" if spec.model.learn_lr else "")
             for recipe in family.test_recipes(self.test_recipes):
-                name = f"{algorithm}-without-{recipe}.pt" if leave_one_out else f"{algorithm}.pt"
+                name = f"{stem}-without-{recipe}.pt" if leave_one_out else f"{stem}.pt"
                 path = folder / name
                 if not path.exists():
                     if progress:
-                        progress(f"meta-training {algorithm} for {path.name}")
-                    campaign = Campaign(family.spec, None, storage="sqlite://")
+                        progress(f"meta-training {stem} for {path.name}")
+                    campaign = Campaign(spec, None, storage="sqlite://")
                     campaign.pretrain(
-                        algorithm=algorithm,
+                        algorithm=META_METHODS[method],
                         epochs=self.meta_epochs,
                         history=self.history_table(recipe),
                         out=path,

@@ -50,9 +50,13 @@ def adapt(
     steps: int,
     create_graph: bool = False,
     weights: Tensor | None = None,
+    gains: dict[str, Tensor] | None = None,
     check: bool = True,
 ) -> dict[str, Tensor]:
     """Take ``steps`` plain gradient steps on the squared error of ``(X, Y)``.
+
+    Each parameter tensor steps at ``lr`` times its gain (Meta-SGD-style
+    per-layer rates when the gains are meta-learned; 1 without gains).
 
     Args:
         net: The architecture, run with :func:`torch.func.functional_call`.
@@ -63,6 +67,7 @@ def adapt(
         steps: Number of gradient steps (0 returns the starting parameters).
         create_graph: Keep the graph of the inner gradients (second-order MAML).
         weights: Optional ``n`` point weights (bootstrap weights, zero for held-out points).
+        gains: Optional positive multiplier of ``lr`` per parameter tensor (same keys).
         check: Raise on a non-finite loss; pass False under :func:`torch.func.vmap`.
 
     Returns:
@@ -83,5 +88,8 @@ def adapt(
             )
         if not create_graph:
             grads = {k: g.detach() for k, g in grads.items()}
-        fast = {k: p - lr * grads[k] for k, p in fast.items()}
+        if gains is None:
+            fast = {k: p - lr * grads[k] for k, p in fast.items()}
+        else:
+            fast = {k: p - lr * gains[k] * grads[k] for k, p in fast.items()}
     return fast

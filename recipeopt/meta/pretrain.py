@@ -19,6 +19,11 @@ error on the query set, minimized by Adam.
   meta-weights toward the adapted ones (the Reptile direction is handed to Adam
   as the gradient).
 
+With ``learn_lr`` (maml and fomaml), each member also meta-learns a gain on
+the inner rate for every parameter tensor (per-layer Meta-SGD, Li et al.
+2017): the outer loss differentiates through the inner steps with respect to
+the gains as well. Reptile has no gradient for them and keeps gains of 1.
+
 Outputs are standardized by one global mean and deviation per metric over
 all history runs; per-task standardization is known to diverge (shared/DESIGN.md).
 A share of the recipes is held out: their query loss after adaptation decides
@@ -36,7 +41,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from torch import Tensor
@@ -54,6 +59,11 @@ MAX_GRAD_NORM = 10.0
 MAX_SKIPPED = 20
 #: Support sizes at which the held-out recipes calibrate the member spread.
 CALIBRATION_SHOTS = (5, 10, 20)
+#: Learned inner-rate gains stay within ``exp(+-LOG_GAIN_LIMIT)`` (a tenth to ten times).
+LOG_GAIN_LIMIT = math.log(10.0)
+#: The gains' outer rate, as a multiple of ``meta_lr``: a handful of log-gains move
+#: too little at the weights' rate before early stopping (measured: 1.0-1.25 after 105 epochs).
+GAIN_LR = 10.0
 
 
 @dataclass(frozen=True)
@@ -68,6 +78,7 @@ class MetaConfig:
         categorical: ``{input index: choices}`` of categorical inputs.
         inner_steps: SGD steps of the inner loop ``K``.
         inner_lr: Inner learning rate.
+        learn_lr: Meta-learn a gain on ``inner_lr`` per parameter tensor and member.
         meta_lr: Adam learning rate of the outer loop.
         meta_batch: Recipes per member per meta-step.
         support: Smallest and largest support set.
@@ -85,6 +96,7 @@ class MetaConfig:
     categorical: tuple[tuple[int, int], ...] = ()
     inner_steps: int = 5
     inner_lr: float = 0.1
+    learn_lr: bool = False
     meta_lr: float = 1e-3
     meta_batch: int = 4
     support: tuple[int, int] = (5, 40)
@@ -105,6 +117,7 @@ class MetaResult:
 
     Attributes:
         params: Member parameters stacked as ``s x ...`` (float32).
+        gains: ``s`` inner-rate gains per parameter tensor (ones unless learned).
         y_mean: ``m`` global output means (normalized metric units).
         y_std: ``m`` global output deviations.
         spread_prior: ``m`` spread factors of the un-adapted prior.
@@ -117,6 +130,7 @@ class MetaResult:
     """
 
     params: dict[str, Tensor]
+    gains: dict[str, Tensor]
     y_mean: Tensor
     y_std: Tensor
     spread_prior: Tensor
@@ -170,7 +184,13 @@ def meta_train(
         k: v.requires_grad_()
         for k, v in init_member_params(net, [seed * 7919 + j for j in range(s)]).items()
     }
-    optimizer = torch.optim.Adam(params.values(), lr=config.meta_lr)
+    learn = config.learn_lr and config.algorithm != "reptile"
+    log_gains = {k: torch.zeros(s, requires_grad=learn) for k in params}
+    groups: list[dict[str, Any]] = [{"params": list(params.values())}]
+    if learn:
+        groups.append({"params": list(log_gains.values()), "lr": GAIN_LR * config.meta_lr})
+    trained = [t for group in groups for t in group["params"]]
+    optimizer = torch.optim.Adam(groups, lr=config.meta_lr)
     # Each member meta-trains on its own bootstrap of the training recipes.
     boot = [
         [
@@ -183,7 +203,7 @@ def meta_train(
     validation = _held_out_batches(sampler, val_ids, config.query, seed=seed)
     step = _meta_step(net, config)
     steps_per_epoch = max(1, math.ceil(len(train_ids) / config.meta_batch))
-    best = (math.inf, {k: v.detach().clone() for k, v in params.items()})
+    best = (math.inf, _snapshot(params, log_gains))
     checks_since_best, epoch, stopped_early, skipped = 0, 0, False, 0
     for epoch in range(1, config.epochs + 1):
         total = 0.0
@@ -193,7 +213,7 @@ def meta_train(
             n_q = min(config.query, smallest - n_s)
             batch = sampler.batch(boot, config.meta_batch, n_s, n_q)
             optimizer.zero_grad(set_to_none=True)
-            loss = step(params, *batch)
+            loss = step(params, _gains_of(log_gains), *batch)
             if not math.isfinite(loss):
                 # NOTE: an inner loop that blows up on one draw of tasks is skipped, not
                 # learned from; only a run of such draws means the inner rate is too high.
@@ -205,14 +225,14 @@ def meta_train(
                     )
                 continue
             skipped = 0
-            torch.nn.utils.clip_grad_norm_(list(params.values()), MAX_GRAD_NORM)
+            torch.nn.utils.clip_grad_norm_(trained, MAX_GRAD_NORM)
             optimizer.step()
             total += loss
         val_loss = None
         if validation and (epoch % config.eval_every == 0 or epoch == config.epochs):
-            val_loss = _validation_loss(net, params, validation, config)
+            val_loss = _validation_loss(net, params, _gains_of(log_gains), validation, config)
             if val_loss < best[0]:
-                best = (val_loss, {k: v.detach().clone() for k, v in params.items()})
+                best = (val_loss, _snapshot(params, log_gains))
                 checks_since_best = 0
             else:
                 checks_since_best += 1
@@ -221,11 +241,12 @@ def meta_train(
         if checks_since_best >= config.patience:
             stopped_early = True
             break
-    final = best[1] if validation else {k: v.detach().clone() for k, v in params.items()}
+    final, gains = best[1] if validation else _snapshot(params, log_gains)
     calibration = validation or _held_out_batches(sampler, train_ids, config.query, seed=seed)
-    spread_prior, spread_adapted = _calibrate(net, final, calibration, config)
+    spread_prior, spread_adapted = _calibrate(net, final, gains, calibration, config)
     return MetaResult(
         params=final,
+        gains=gains,
         y_mean=y_mean,
         y_std=y_std,
         spread_prior=spread_prior,
@@ -236,6 +257,19 @@ def meta_train(
         train_recipes=[tasks.recipes[i] for i in train_ids],
         validation_recipes=[tasks.recipes[i] for i in val_ids],
     )
+
+
+def _gains_of(log_gains: dict[str, Tensor]) -> dict[str, Tensor]:
+    """Return the inner-rate gains of their (bounded) logarithms."""
+    return {k: v.clamp(-LOG_GAIN_LIMIT, LOG_GAIN_LIMIT).exp() for k, v in log_gains.items()}
+
+
+def _snapshot(
+    params: dict[str, Tensor], log_gains: dict[str, Tensor]
+) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+    """Return detached copies of the member parameters and their gains."""
+    detached = {k: v.detach().clone() for k, v in params.items()}
+    return detached, {k: v.detach() for k, v in _gains_of(log_gains).items()}
 
 
 Batch = tuple[Tensor, Tensor, Tensor, Tensor]
@@ -284,21 +318,25 @@ def _held_out_batches(sampler: _Sampler, ids: list[int], query: int, *, seed: in
 
 
 def _meta_step(net: MLP, config: MetaConfig) -> Callable[..., float]:
-    """Return ``step(params, Xs, Ys, Xq, Yq)``: fill ``.grad`` of ``params``, return the loss."""
+    """Return ``step(params, gains, Xs, Ys, Xq, Yq)``: fill ``.grad``, return the loss."""
     lr, steps = config.inner_lr, config.inner_steps
 
     if config.algorithm == "reptile":
 
-        def reptile_target(p: dict, Xs: Tensor, Ys: Tensor, Xq: Tensor, Yq: Tensor) -> dict:
+        def reptile_target(
+            p: dict, g: dict, Xs: Tensor, Ys: Tensor, Xq: Tensor, Yq: Tensor
+        ) -> dict:
             X, Y = torch.cat([Xs, Xq]), torch.cat([Ys, Yq])
-            return adapt(net, p, X, Y, lr=lr, steps=steps, check=False)
+            return adapt(net, p, X, Y, lr=lr, steps=steps, gains=g, check=False)
 
-        targets = torch.func.vmap(torch.func.vmap(reptile_target, in_dims=(None, 0, 0, 0, 0)))
+        targets = torch.func.vmap(torch.func.vmap(reptile_target, in_dims=(None, None, 0, 0, 0, 0)))
 
-        def reptile(params: dict, Xs: Tensor, Ys: Tensor, Xq: Tensor, Yq: Tensor) -> float:
+        def reptile(
+            params: dict, gains: dict, Xs: Tensor, Ys: Tensor, Xq: Tensor, Yq: Tensor
+        ) -> float:
             detached = {k: v.detach() for k, v in params.items()}
             with torch.no_grad():
-                fast = targets(detached, Xs, Ys, Xq, Yq)  # s x tasks x ...
+                fast = targets(detached, gains, Xs, Ys, Xq, Yq)  # s x tasks x ...
                 for k, v in params.items():
                     v.grad = v.detach() - fast[k].mean(dim=1)
                 loss = torch.func.vmap(torch.func.vmap(_plain_mse(net), in_dims=(None, 0, 0)))(
@@ -310,14 +348,18 @@ def _meta_step(net: MLP, config: MetaConfig) -> Callable[..., float]:
 
     second_order = config.algorithm == "maml"
 
-    def query_loss(p: dict, Xs: Tensor, Ys: Tensor, Xq: Tensor, Yq: Tensor) -> Tensor:
-        fast = adapt(net, p, Xs, Ys, lr=lr, steps=steps, create_graph=second_order, check=False)
+    def query_loss(p: dict, g: dict, Xs: Tensor, Ys: Tensor, Xq: Tensor, Yq: Tensor) -> Tensor:
+        # NOTE: first-order MAML treats the inner gradients as constants, but the step
+        # ``lr * gain * gradient`` still carries the meta-gradient of the gains.
+        fast = adapt(
+            net, p, Xs, Ys, lr=lr, steps=steps, gains=g, create_graph=second_order, check=False
+        )
         return mse(net, fast, Xq, Yq)
 
-    losses = torch.func.vmap(torch.func.vmap(query_loss, in_dims=(None, 0, 0, 0, 0)))
+    losses = torch.func.vmap(torch.func.vmap(query_loss, in_dims=(None, None, 0, 0, 0, 0)))
 
-    def maml(params: dict, Xs: Tensor, Ys: Tensor, Xq: Tensor, Yq: Tensor) -> float:
-        loss = losses(params, Xs, Ys, Xq, Yq)  # s x tasks
+    def maml(params: dict, gains: dict, Xs: Tensor, Ys: Tensor, Xq: Tensor, Yq: Tensor) -> float:
+        loss = losses(params, gains, Xs, Ys, Xq, Yq)  # s x tasks
         # NOTE: summed over members (each member's gradient is its own), mean over tasks.
         loss.mean(dim=1).sum().backward()
         return float(loss.detach().mean())
@@ -329,31 +371,40 @@ def _plain_mse(net: MLP) -> Callable[[dict, Tensor, Tensor], Tensor]:
     return lambda p, X, Y: mse(net, p, X, Y)
 
 
-def _adapted_predictions(net: MLP, params: dict, batch: Batch, config: MetaConfig) -> Tensor:
+def _adapted_predictions(
+    net: MLP, params: dict, gains: dict, batch: Batch, config: MetaConfig
+) -> Tensor:
     """Adapt every member on each recipe's support set; return ``s x tasks x n_q x m``."""
     Xs, Ys, Xq, _ = batch
 
-    def one(p: dict, xs: Tensor, ys: Tensor, xq: Tensor) -> Tensor:
-        fast = adapt(net, p, xs, ys, lr=config.inner_lr, steps=config.inner_steps, check=False)
+    def one(p: dict, g: dict, xs: Tensor, ys: Tensor, xq: Tensor) -> Tensor:
+        fast = adapt(
+            net, p, xs, ys, lr=config.inner_lr, steps=config.inner_steps, gains=g, check=False
+        )
         return torch.func.functional_call(net, fast, (xq,))
 
     detached = {k: v.detach() for k, v in params.items()}
+    fixed = {k: v.detach() for k, v in gains.items()}
     with torch.no_grad():
-        per_task = torch.func.vmap(one, in_dims=(None, 0, 0, 0))
-        return torch.func.vmap(per_task, in_dims=(0, None, None, None))(detached, Xs, Ys, Xq)
+        per_task = torch.func.vmap(one, in_dims=(None, None, 0, 0, 0))
+        return torch.func.vmap(per_task, in_dims=(0, 0, None, None, None))(
+            detached, fixed, Xs, Ys, Xq
+        )
 
 
-def _validation_loss(net: MLP, params: dict, batches: list[Batch], config: MetaConfig) -> float:
+def _validation_loss(
+    net: MLP, params: dict, gains: dict, batches: list[Batch], config: MetaConfig
+) -> float:
     """Mean query error of the ensemble mean after adaptation, over the held-out batches."""
     losses = []
     for batch in batches:
-        pred = _adapted_predictions(net, params, batch, config).mean(dim=0)
+        pred = _adapted_predictions(net, params, gains, batch, config).mean(dim=0)
         losses.append(float(((pred - batch[3]) ** 2).mean()))
     return sum(losses) / len(losses)
 
 
 def _calibrate(
-    net: MLP, params: dict, batches: list[Batch], config: MetaConfig
+    net: MLP, params: dict, gains: dict, batches: list[Batch], config: MetaConfig
 ) -> tuple[Tensor, Tensor]:
     """Return the spread factors of the prior and of the adapted members on held-out queries."""
     from recipeopt.models.ensemble import spread_factor
@@ -369,7 +420,7 @@ def _calibrate(
             prior = torch.stack(
                 [predict_members(net, params, Xq[t]) for t in range(len(Xq))], dim=1
             )
-        adapted = _adapted_predictions(net, params, batch, config)
+        adapted = _adapted_predictions(net, params, gains, batch, config)
         for values, out in ((prior, prior_z), (adapted, adapted_z)):
             out.append((values.mean(dim=0), values.std(dim=0), Yq))
     factors = []

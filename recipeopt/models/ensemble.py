@@ -301,6 +301,7 @@ def adapt_ensemble(
     default_steps: int,
     default_spread: Tensor,
     seed: int,
+    gains: dict[str, Tensor] | None = None,
     folds: int = 5,
 ) -> EnsembleFit:
     """Adapt meta-learned members to ``(X, Y)``; choose the steps and the spread on held-out runs.
@@ -326,6 +327,7 @@ def adapt_ensemble(
         default_steps: Steps used without cross-validation.
         default_spread: ``m`` spread factors used without cross-validation.
         seed: Seeds bootstraps and folds.
+        gains: Meta-learned ``s`` gains on ``lr`` per parameter tensor (default: none).
         folds: Folds of the cross-validation.
 
     Returns:
@@ -341,10 +343,16 @@ def adapt_ensemble(
     weights, fold_of, folds = cv_weights(n, s, folds, seed)
     copies = 1 + folds
 
+    member_gains = {k: (torch.ones(s) if gains is None else gains[k]).float() for k in params}
+
     def advance(p: dict[str, Tensor], steps: int, rate: float) -> dict[str, Tensor]:
-        one = lambda q, w: adapt(net32, q, X32, Y32, lr=rate, steps=steps, weights=w, check=False)  # noqa: E731
+        def one(q: dict[str, Tensor], w: Tensor, g: dict[str, Tensor]) -> dict[str, Tensor]:
+            return adapt(net32, q, X32, Y32, lr=rate, steps=steps, weights=w, gains=g, check=False)
+
+        copies_here = next(iter(p.values())).shape[0] // s
+        g = {k: torch.cat([v] * copies_here) for k, v in member_gains.items()}
         with torch.no_grad():
-            return torch.func.vmap(one)(p, weights)
+            return torch.func.vmap(one)(p, weights, g)
 
     def model(p: dict[str, Tensor], spread: Tensor) -> DeepEnsemble:
         final = {k: v[:s].to(X) for k, v in p.items()}
