@@ -326,14 +326,14 @@ class ModelConfig(_Record):
             (per-layer Meta-SGD; maml and fomaml). Off by default: on the etch benchmark
             the learned gains (about 2 on the weights) made the adapted prior more
             accurate on held-out runs after 10 runs (RMSE 0.498x the scratch
-            ensemble's, against 0.518x) but a worse guide for the batch (better than
-            the GP at 40 runs in 18 of 30 pairs, against 22).
+            ensemble's, against 0.518x) but not a better guide for the batch (better
+            than the GP at 40 runs in 31 of 60 pairs, against 36).
         adapt_lr_scale: ``suggest`` adapts the members at this fraction of ``inner_lr``
             (halved further if it diverges on the runs). On the etch benchmark (budget
-            40, 30 recipe-seed pairs) the adapted prior beat the GP at 40 runs in 16
-            pairs at 1.0, 22 at 0.5 and 21 at 0.25; with a misleading history 0.5
-            did as well as 1.0 (0.88x the scratch ensemble's median regret) and 0.25
-            worse (1.15x).
+            40, 10 recipes x seeds 0-5) the adapted prior beat the GP at 40 runs in
+            32 of 60 pairs at 1.0, 36 at 0.5 and 35 at 0.25, with the lowest mean
+            regret at 0.5; with a misleading history 0.5 did as well as 1.0 (0.88x
+            the scratch ensemble's median regret) and 0.25 worse (1.15x).
         meta_epochs: Most meta-training epochs (early stopping usually ends sooner).
         checkpoint: Where the meta-trained weights live (default:
             ``<name>.<algorithm>.pt`` beside the YAML).
