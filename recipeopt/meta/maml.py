@@ -88,8 +88,7 @@ def adapt(
             )
         if not create_graph:
             grads = {k: g.detach() for k, g in grads.items()}
-        if gains is None:
-            fast = {k: p - lr * grads[k] for k, p in fast.items()}
-        else:
-            fast = {k: p - lr * gains[k] * grads[k] for k, p in fast.items()}
+        fast = {
+            k: p - lr * (1.0 if gains is None else gains[k]) * grads[k] for k, p in fast.items()
+        }
     return fast
