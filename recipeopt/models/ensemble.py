@@ -343,16 +343,18 @@ def adapt_ensemble(
     weights, fold_of, folds = cv_weights(n, s, folds, seed)
     copies = 1 + folds
 
-    member_gains = {k: (torch.ones(s) if gains is None else gains[k]).float() for k in params}
+    # One gain per tensor for every copy of a member (``weights`` has ``copies x s`` rows).
+    copy_gains = {
+        k: torch.cat([(torch.ones(s) if gains is None else gains[k]).float()] * copies)
+        for k in params
+    }
 
     def advance(p: dict[str, Tensor], steps: int, rate: float) -> dict[str, Tensor]:
         def one(q: dict[str, Tensor], w: Tensor, g: dict[str, Tensor]) -> dict[str, Tensor]:
             return adapt(net32, q, X32, Y32, lr=rate, steps=steps, weights=w, gains=g, check=False)
 
-        copies_here = next(iter(p.values())).shape[0] // s
-        g = {k: torch.cat([v] * copies_here) for k, v in member_gains.items()}
         with torch.no_grad():
-            return torch.func.vmap(one)(p, weights, g)
+            return torch.func.vmap(one)(p, weights, copy_gains)
 
     def model(p: dict[str, Tensor], spread: Tensor) -> DeepEnsemble:
         final = {k: v[:s].to(X) for k, v in p.items()}
