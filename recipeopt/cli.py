@@ -511,6 +511,13 @@ def simulate_history(recipes: int, runs: int, seed: int, family: str, out: str) 
     "(default: the campaign's model.adapt_lr_scale).",
 )
 @click.option(
+    "--greedy-runs",
+    type=click.IntRange(0),
+    default=None,
+    help="Complete runs before which the meta-learned methods' batches are greedy "
+    "(default: the campaign's model.greedy_runs).",
+)
+@click.option(
     "--learn-lr/--no-learn-lr",
     default=None,
     help="Meta-learn per-layer inner-rate gains in the meta-learned methods' checkpoints "
@@ -532,6 +539,7 @@ def benchmark(
     history: str | None,
     meta_epochs: int | None,
     adapt_lr_scale: float | None,
+    greedy_runs: int | None,
     learn_lr: bool | None,
     workers: int,
     out: str,
@@ -559,6 +567,7 @@ def benchmark(
         history=history,
         meta_epochs=meta_epochs,
         adapt_lr_scale=adapt_lr_scale,
+        greedy_runs=greedy_runs,
         learn_lr=learn_lr,
     )
     with Progress() as progress:

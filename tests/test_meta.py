@@ -200,6 +200,57 @@ def test_suggest_adapts_at_the_spec_fraction_of_the_meta_training_rate(maml42):
     assert 0 < moved(small) < moved(full)
 
 
+def with_model(campaign: Campaign, storage: str | None = None, **update: object) -> Campaign:
+    """Return the campaign with ``update`` applied to its model settings (same store by default)."""
+    model = campaign.spec.model.model_copy(update=update)
+    spec = campaign.spec.model_copy(update={"model": model})
+    return Campaign(spec, campaign.path, storage=storage)
+
+
+def test_maml_batches_are_greedy_until_greedy_runs(maml42):
+    from recipeopt.acquisition import predict
+    from recipeopt.campaign import GREEDY_CANDIDATES, _seeded
+    from recipeopt.design import candidate_pool
+
+    # The guard is off: a 2-epoch prior may fail its skill check on made-up results.
+    campaign = with_model(Campaign.load(maml42), greedy_runs=8, guard=False)
+    campaign.record(fake_results(campaign.suggest(seed=3)))
+    runs = campaign.runs()
+    X, Y = campaign.training_data(runs)
+    second = campaign.suggest(seed=3)
+    space, objective = campaign.space, campaign.objective
+    equality = any(c.op == "==" for c in space.constraints)  # etch42 has one: a tenth
+    count = GREEDY_CANDIDATES // 10 if equality else GREEDY_CANDIDATES
+    assert f"greedy: best predicted of {count} random" in campaign.runs()["model"].iloc[-1]
+    # The batch is the adapted model's top 4 among the random candidates.
+    with _seeded(3):
+        model, _ = campaign.fit_model("maml-ensemble", X, Y, seed=3)
+    pool = candidate_pool(space, count, seed=3, exclude=space.to_cube(space.values(runs)))
+
+    def score(values: np.ndarray) -> torch.Tensor:
+        p = predict(
+            model,
+            torch.as_tensor(space.to_cube(values)),
+            torch.as_tensor(objective.weights),
+            torch.as_tensor(objective.constraint_matrix),
+            torch.as_tensor(objective.constraint_offset),
+        )
+        return p.objective_mean * p.feasibility
+
+    chosen, candidates = score(space.values(second)), score(pool)  # the pool holds the batch
+    assert torch.allclose(chosen, candidates.topk(4).values, rtol=0.0, atol=1e-9)
+    # From greedy_runs complete runs on, qLogNEI proposes the batch.
+    campaign.record(fake_results(second))
+    campaign.suggest(seed=3)
+    assert "greedy" not in campaign.runs()["model"].iloc[-1]
+    # With greedy_runs 0, only the first batch (no runs yet) is greedy.
+    eager = with_model(campaign, greedy_runs=0, storage="sqlite://")
+    eager.record(fake_results(eager.suggest(seed=3)))
+    eager.suggest(seed=3)
+    models = eager.runs()["model"]
+    assert models.iloc[0].endswith("prior)") and "greedy" not in models.iloc[-1]
+
+
 def test_same_seed_same_maml_suggestions(maml42, tmp_path):
     a = Campaign.load(maml42)
     batch = a.suggest(seed=1)
@@ -286,6 +337,9 @@ def test_guard_falls_back_to_scratch_when_the_prior_is_wrong(maml42):
     campaign.suggest(seed=0)
     model = campaign.runs()["model"].iloc[-1]
     assert model.startswith("deep-ensemble") and "guard" in model
+    # Before greedy_runs, the guard's model makes a greedy batch too.
+    assert len(campaign.training_data(campaign.runs())[0]) < campaign.spec.model.greedy_runs
+    assert "[greedy: best predicted of" in model
 
 
 def test_guard_returns_to_the_design_when_the_prior_mispredicts_the_first_runs(maml42):

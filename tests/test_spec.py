@@ -151,6 +151,16 @@ def test_adaptation_rate_scale_must_be_a_fraction(tmp_path):
     assert load_spec(spec_path).model.adapt_lr_scale == 0.25
 
 
+def test_greedy_runs_must_not_be_negative(tmp_path):
+    data = base()
+    data["model"] = {"greedy_runs": -1}
+    assert "model.greedy_runs" in _error(data, tmp_path)
+    data["model"] = {"greedy_runs": 0}
+    spec_path = tmp_path / "ok.yaml"
+    spec_path.write_text(yaml.safe_dump(data))
+    assert load_spec(spec_path).model.greedy_runs == 0
+
+
 def test_history_glob_must_match(tmp_path):
     data = base()
     data["history"] = ["history/*.csv"]

@@ -47,6 +47,7 @@ class Job:
     f_median: float
     checkpoint: str = ""
     adapt_lr_scale: float | None = None
+    greedy_runs: int | None = None
 
     @property
     def name(self) -> str:
@@ -81,8 +82,9 @@ def run_job(job: Job) -> dict:
         update: dict = {"method": "maml-ensemble" if job.method in META_METHODS else job.method}
         if job.method in META_METHODS:
             update["algorithm"] = META_METHODS[job.method]
-            if job.adapt_lr_scale is not None:
-                update["adapt_lr_scale"] = job.adapt_lr_scale
+            for key in ("adapt_lr_scale", "greedy_runs"):
+                if getattr(job, key) is not None:
+                    update[key] = getattr(job, key)
         spec = spec.model_copy(update={"model": spec.model.model_copy(update=update)})
     campaign = Campaign(
         spec, None, storage="sqlite://", checkpoint=Path(job.checkpoint) if job.checkpoint else None
@@ -104,6 +106,7 @@ def run_job(job: Job) -> dict:
     return {
         **asdict(job),
         "adapt_lr_scale": spec.model.adapt_lr_scale if job.method in META_METHODS else None,
+        "greedy_runs": spec.model.greedy_runs if job.method in META_METHODS else None,
         "objective": result.objective,
         "regret": regret_trace(result.objective, job.f_star, job.f_median).tolist(),
         "seconds": result.seconds,
@@ -128,6 +131,7 @@ class Benchmark:
     history: str | None = None
     meta_epochs: int | None = None
     adapt_lr_scale: float | None = None
+    greedy_runs: int | None = None
     learn_lr: bool | None = None
 
     def history_table(self, recipe: int) -> pd.DataFrame:
@@ -238,6 +242,7 @@ class Benchmark:
                 *landscapes[index],
                 checkpoint=checkpoints.get((method, index), ""),
                 adapt_lr_scale=self.adapt_lr_scale,
+                greedy_runs=self.greedy_runs,
             )
             for index in family.test_recipes(self.test_recipes)
             for seed in range(self.seeds)
