@@ -219,7 +219,7 @@ def test_maml_batches_are_greedy_until_greedy_runs(maml42):
     X, Y = campaign.training_data(runs)
     second = campaign.suggest(seed=3)
     space, objective = campaign.space, campaign.objective
-    equality = any(c.op == "==" for c in space.constraints)  # etch42 has one: a tenth
+    equality = any(c.op == "==" for c in space.constraints)  # with one, a tenth
     count = GREEDY_CANDIDATES // 10 if equality else GREEDY_CANDIDATES
     assert f"greedy: best predicted of {count} random" in campaign.runs()["model"].iloc[-1]
     # The batch is the adapted model's top 4 among the random candidates.
