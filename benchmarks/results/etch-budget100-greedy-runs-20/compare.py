@@ -1,0 +1,60 @@
+"""Compare the budget-100 greedy_runs-20 records with the seed-0 gp and session-4 maml ones.
+
+Run from the repository root:
+    python benchmarks/results/etch-budget100-greedy-runs-20/compare.py
+"""
+
+import glob
+import json
+
+import numpy as np
+
+R = "benchmarks/results"
+
+
+def load(patterns: list[str]) -> dict[int, np.ndarray]:
+    """Return ``{recipe: regret trace}`` of the seed-0 budget-100 records."""
+    out = {}
+    for pattern in patterns:
+        for path in glob.glob(pattern):
+            with open(path) as f:
+                record = json.load(f)
+            if record["seed"] == 0 and record["budget"] >= 100:
+                out[record["recipe"]] = np.array(record["regret"])
+    return out
+
+
+def n_to(trace: np.ndarray, target: float) -> float:
+    """Experiments until the regret is at most ``target`` (inf if never)."""
+    hits = np.where(trace <= target)[0]
+    return int(hits[0]) + 1 if len(hits) else np.inf
+
+
+gp = load([R + "/etch-runs/gp__*.json", R + "/etch-maml-runs/gp__*.json"])
+old = load([R + "/etch-maml-runs/maml-ensemble__*.json"])
+new = load([R + "/etch-budget100-greedy-runs-20/maml-ensemble__*.json"])
+keys = sorted(new)
+print("recipes", keys)
+for name, d in (("gp", gp), ("maml old (s4)", old), ("maml greedy20", new)):
+    k2 = [k for k in keys if k in d]
+    to2 = [n_to(d[k], 0.2) for k in k2]
+    to1 = [n_to(d[k], 0.1) for k in k2]
+    print(f"{name:14s} n", len(k2), "n_to_0.2", to2, "median", np.median(to2))
+    print(
+        " " * 14,
+        "n_to_0.1",
+        to1,
+        "median",
+        np.median(to1),
+        f"regret@100 median {np.median([d[k][99] for k in k2]):.3f}",
+        f"@40 {np.median([d[k][39] for k in k2]):.3f}",
+    )
+k2 = [k for k in keys if k in gp]
+print(
+    "wins vs gp @100",
+    sum(new[k][99] < gp[k][99] for k in k2),
+    "/",
+    len(k2),
+    " @40",
+    sum(new[k][39] < gp[k][39] for k in k2),
+)
