@@ -233,7 +233,8 @@ class Campaign:
         first batch is chosen by the meta-prior alone among random feasible
         recipes, the batches before ``model.greedy_runs`` complete runs the same
         way by the prior adapted to them (or by the model the negative-transfer
-        guard chose instead), and every later one by qLogNEI. With ``ensemble``
+        guard chose instead), and every later one by qLogNEI, on a GP fitted to
+        the runs' residuals from that model (``model.residual_gp``). With ``ensemble``
         or ``gp``, a scrambled-Sobol design comes first until ``initial_design``
         runs are complete. Pending runs
         enter the acquisition as ``X_pending``.
@@ -683,7 +684,7 @@ class Campaign:
                 runs=len(runs),
                 model=identity,
             )
-        objective = self.objective
+        objective, surrogate = self.objective, model
 
         equality = any(c.op == "==" for c in space.constraints)
         count = GREEDY_CANDIDATES // 10 if equality else GREEDY_CANDIDATES
@@ -696,7 +697,7 @@ class Campaign:
             if len(pool) < q:
                 raise shortfall(space, len(pool), q)
             chosen = greedy_batch(
-                model,
+                surrogate,
                 torch.as_tensor(objective.weights),
                 torch.as_tensor(space.to_cube(pool)),
                 q,
@@ -714,8 +715,13 @@ class Campaign:
             propose = greedy
             identity += f" [greedy: best predicted of {count} random recipes]"
         else:
+            if method == "maml-ensemble" and self.spec.model.residual_gp:
+                from recipeopt.models.gp import fit_gp
+
+                gp = fit_gp(X, Y, sorted(self.space.categorical), prior=surrogate)
+                surrogate, identity = gp, f"{type(gp).__name__} on the residuals of {identity}"
             acqf = build_acquisition(
-                model,
+                surrogate,
                 objective.mc_objective(),
                 X,
                 X_pending,
@@ -735,7 +741,7 @@ class Campaign:
         values = propose(space, q)
         cube = torch.as_tensor(space.to_cube(values))
         p = predict(
-            model,
+            surrogate,
             cube,
             torch.as_tensor(objective.weights),
             torch.as_tensor(objective.constraint_matrix),

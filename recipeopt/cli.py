@@ -518,6 +518,12 @@ def simulate_history(recipes: int, runs: int, seed: int, family: str, out: str) 
     "(default: the campaign's model.greedy_runs).",
 )
 @click.option(
+    "--residual-gp/--no-residual-gp",
+    default=None,
+    help="Whether the meta-learned methods' qLogNEI batches use a GP on the residuals of the "
+    "adapted ensemble (default: the campaign's model.residual_gp).",
+)
+@click.option(
     "--learn-lr/--no-learn-lr",
     default=None,
     help="Meta-learn per-layer inner-rate gains in the meta-learned methods' checkpoints "
@@ -540,6 +546,7 @@ def benchmark(
     meta_epochs: int | None,
     adapt_lr_scale: float | None,
     greedy_runs: int | None,
+    residual_gp: bool | None,
     learn_lr: bool | None,
     workers: int,
     out: str,
@@ -568,6 +575,7 @@ def benchmark(
         meta_epochs=meta_epochs,
         adapt_lr_scale=adapt_lr_scale,
         greedy_runs=greedy_runs,
+        residual_gp=residual_gp,
         learn_lr=learn_lr,
     )
     with Progress() as progress:

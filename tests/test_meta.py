@@ -239,16 +239,21 @@ def test_maml_batches_are_greedy_until_greedy_runs(maml42):
 
     chosen, candidates = score(space.values(second)), score(pool)  # the pool holds the batch
     assert torch.allclose(chosen, candidates.topk(4).values, rtol=0.0, atol=1e-9)
-    # From greedy_runs complete runs on, qLogNEI proposes the batch.
+    # From greedy_runs complete runs on, qLogNEI proposes the batch, on a GP fitted to the
+    # residuals of the adapted ensemble.
     campaign.record(fake_results(second))
     campaign.suggest(seed=3)
-    assert "greedy" not in campaign.runs()["model"].iloc[-1]
-    # With greedy_runs 0, only the first batch (no runs yet) is greedy.
-    eager = with_model(campaign, greedy_runs=0, storage="sqlite://")
+    last = campaign.runs()["model"].iloc[-1]
+    assert last.startswith("SingleTaskGP on the residuals of maml-ensemble(")
+    assert "greedy" not in last
+    # With greedy_runs 0, only the first batch (no runs yet) is greedy; without the
+    # residual GP, qLogNEI runs on the adapted ensemble itself.
+    eager = with_model(campaign, greedy_runs=0, residual_gp=False, storage="sqlite://")
     eager.record(fake_results(eager.suggest(seed=3)))
     eager.suggest(seed=3)
     models = eager.runs()["model"]
-    assert models.iloc[0].endswith("prior)") and "greedy" not in models.iloc[-1]
+    assert models.iloc[0].endswith("prior)") and models.iloc[-1].startswith("maml-ensemble(")
+    assert "greedy" not in models.iloc[-1]
 
 
 def test_same_seed_same_maml_suggestions(maml42, tmp_path):

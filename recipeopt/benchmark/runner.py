@@ -48,6 +48,7 @@ class Job:
     checkpoint: str = ""
     adapt_lr_scale: float | None = None
     greedy_runs: int | None = None
+    residual_gp: bool | None = None
 
     @property
     def name(self) -> str:
@@ -82,7 +83,7 @@ def run_job(job: Job) -> dict:
         update: dict = {"method": "maml-ensemble" if job.method in META_METHODS else job.method}
         if job.method in META_METHODS:
             update["algorithm"] = META_METHODS[job.method]
-            for key in ("adapt_lr_scale", "greedy_runs"):
+            for key in ("adapt_lr_scale", "greedy_runs", "residual_gp"):
                 if getattr(job, key) is not None:
                     update[key] = getattr(job, key)
         spec = spec.model_copy(update={"model": spec.model.model_copy(update=update)})
@@ -107,6 +108,7 @@ def run_job(job: Job) -> dict:
         **asdict(job),
         "adapt_lr_scale": spec.model.adapt_lr_scale if job.method in META_METHODS else None,
         "greedy_runs": spec.model.greedy_runs if job.method in META_METHODS else None,
+        "residual_gp": spec.model.residual_gp if job.method in META_METHODS else None,
         "objective": result.objective,
         "regret": regret_trace(result.objective, job.f_star, job.f_median).tolist(),
         "seconds": result.seconds,
@@ -132,6 +134,7 @@ class Benchmark:
     meta_epochs: int | None = None
     adapt_lr_scale: float | None = None
     greedy_runs: int | None = None
+    residual_gp: bool | None = None
     learn_lr: bool | None = None
 
     def history_table(self, recipe: int) -> pd.DataFrame:
@@ -243,6 +246,7 @@ class Benchmark:
                 checkpoint=checkpoints.get((method, index), ""),
                 adapt_lr_scale=self.adapt_lr_scale,
                 greedy_runs=self.greedy_runs,
+                residual_gp=self.residual_gp,
             )
             for index in family.test_recipes(self.test_recipes)
             for seed in range(self.seeds)

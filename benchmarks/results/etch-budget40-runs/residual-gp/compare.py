@@ -1,0 +1,56 @@
+"""Compare the residual-GP maml-ensemble records with the GP and with ``greedy_runs`` 20 alone.
+
+Each (recipe, seed) pair here is set against the committed gp record of the same pair
+and the ``greedy-runs-20/`` maml-ensemble record (the same code with ``residual_gp``
+off). Run from the repository root:
+    python benchmarks/results/etch-budget40-runs/residual-gp/compare.py
+"""
+
+import glob
+import json
+
+import numpy as np
+
+R = "benchmarks/results/etch-budget40-runs"
+
+
+def load(patterns: list[str]) -> dict[tuple[int, int], np.ndarray]:
+    """Return ``{(recipe, seed): regret trace}``."""
+    out = {}
+    for pattern in patterns:
+        for path in glob.glob(pattern):
+            with open(path) as f:
+                record = json.load(f)
+            out[(record["recipe"], record["seed"])] = np.array(record["regret"])
+    return out
+
+
+gp = load([R + "/gp__*.json", R + "/seeds-3-5/gp__*.json"])
+off = load([R + "/greedy-runs-20/maml-ensemble__*.json"])
+new = load([R + "/residual-gp/maml-ensemble__*.json"])
+for label, keys in (
+    ("seeds 0-2", sorted(k for k in new if k[1] < 3)),
+    ("seeds 3-5", sorted(k for k in new if k[1] >= 3)),
+    ("all", sorted(new)),
+):
+    print(f"== {label}: {len(keys)} pairs")
+    for name, d in (("gp", gp), ("residual_gp off", off), ("residual_gp on", new)):
+        print(
+            f"  {name:16s}",
+            "  ".join(
+                f"@{n} median {np.median([d[k][n - 1] for k in keys]):.3f}"
+                f" mean {np.mean([d[k][n - 1] for k in keys]):.3f}"
+                for n in (20, 28, 40)
+            ),
+        )
+    for n in (28, 40):
+        on_gp = sum(new[k][n - 1] < gp[k][n - 1] for k in keys)
+        off_gp = sum(off[k][n - 1] < gp[k][n - 1] for k in keys)
+        better = sum(new[k][n - 1] < off[k][n - 1] for k in keys)
+        worse = sum(new[k][n - 1] > off[k][n - 1] for k in keys)
+        print(
+            f"  @{n}: below gp: on {on_gp}, off {off_gp} of {len(keys)};"
+            f" on against off: better {better}, worse {worse}"
+        )
+    hit = sum(new[k][39] <= 0.2 for k in keys), sum(gp[k][39] <= 0.2 for k in keys)
+    print(f"  regret <= 0.2 by 40 runs: on {hit[0]}, gp {hit[1]} of {len(keys)}")

@@ -1,0 +1,52 @@
+"""The residual GP: a BoTorch GP whose prior mean is another model's posterior mean."""
+
+from __future__ import annotations
+
+import torch
+from botorch.models import MixedSingleTaskGP, SingleTaskGP
+from botorch.models.deterministic import GenericDeterministicModel
+
+from recipeopt.models.gp import fit_gp
+
+
+def _wavy(X: torch.Tensor) -> torch.Tensor:
+    """Two outputs no constant-mean GP can extrapolate from a corner of the cube."""
+    return torch.stack([torch.sin(6 * X[..., 0]) + X[..., 1], torch.cos(5 * X[..., 1])], dim=-1)
+
+
+def _data(n: int = 12, d: int = 3) -> tuple[torch.Tensor, torch.Tensor]:
+    generator = torch.Generator().manual_seed(0)
+    X = 0.4 * torch.rand(n, d, generator=generator, dtype=torch.float64)  # a corner only
+    return X, _wavy(X)
+
+
+def test_residual_gp_follows_the_prior_mean_where_the_runs_agree_with_it():
+    X, Y = _data()
+    prior = GenericDeterministicModel(_wavy, num_outputs=2)
+    far = 0.6 + 0.4 * torch.rand(20, 3, generator=torch.Generator().manual_seed(1)).double()
+    residual = fit_gp(X, Y, prior=prior)
+    assert isinstance(residual, SingleTaskGP)
+    mean = residual.posterior(far).mean
+    assert torch.allclose(mean, _wavy(far), atol=0.05)
+    # A constant-mean GP on the same runs cannot know the prior's shape far from them.
+    plain = fit_gp(X, Y).posterior(far).mean
+    assert (plain - _wavy(far)).abs().max() > 0.3
+
+
+def test_residual_gp_fits_the_runs_where_they_disagree_with_the_prior():
+    X, Y = _data(n=30)
+    prior = GenericDeterministicModel(lambda Z: _wavy(Z) + 0.5, num_outputs=2)  # biased
+    residual = fit_gp(X, Y, prior=prior)
+    error = (residual.posterior(X).mean - Y).abs().max()
+    assert error < 0.1  # the constant offset is learned from the runs, not kept
+
+
+def test_residual_gp_with_categorical_inputs_and_gradients():
+    X, Y = _data()
+    X[:, 2] = torch.tensor([0.0, 0.5, 1.0]).repeat(4)  # a three-way choice on the cube
+    prior = GenericDeterministicModel(_wavy, num_outputs=2)
+    residual = fit_gp(X, Y, [2], prior=prior)
+    assert isinstance(residual, MixedSingleTaskGP)
+    batch = torch.rand(5, 4, 3, dtype=torch.float64, requires_grad=True)  # b x q x d
+    residual.posterior(batch).mean.sum().backward()  # what qLogNEI's optimizer needs
+    assert batch.grad is not None and batch.grad.abs().sum() > 0
