@@ -395,12 +395,16 @@ class Campaign:
         if method == "maml-ensemble":
             return self._maml_model(X, Y, seed=seed, on_epoch=on_epoch, start_up=start_up)
         if method == "gp":
-            from recipeopt.models.gp import fit_gp
-
-            cat_dims = sorted(self.space.categorical)
-            return fit_gp(X, Y, cat_dims), "MixedSingleTaskGP" if cat_dims else "SingleTaskGP"
+            return self._gp(X, Y)
         fit, identity = self._scratch(X, Y, seed=seed)
         return fit.model, identity
+
+    def _gp(self, X: Tensor, Y: Tensor, *, prior: Model | None = None) -> tuple[Model, str]:
+        """Fit BoTorch's GP (mixed with categorical inputs); on ``prior``'s residuals if given."""
+        from recipeopt.models.gp import fit_gp
+
+        gp = fit_gp(X, Y, sorted(self.space.categorical), prior=prior)
+        return gp, type(gp).__name__
 
     def _scratch(self, X: Tensor, Y: Tensor, *, seed: int) -> tuple[EnsembleFit, str]:
         """Fit the deep ensemble from scratch (with its k-fold held-out predictions)."""
@@ -716,10 +720,8 @@ class Campaign:
             identity += f" [greedy: best predicted of {count} random recipes]"
         else:
             if method == "maml-ensemble" and self.spec.model.residual_gp:
-                from recipeopt.models.gp import fit_gp
-
-                gp = fit_gp(X, Y, sorted(self.space.categorical), prior=surrogate)
-                surrogate, identity = gp, f"{type(gp).__name__} on the residuals of {identity}"
+                surrogate, gp_name = self._gp(X, Y, prior=surrogate)
+                identity = f"{gp_name} on the residuals of {identity}"
             acqf = build_acquisition(
                 surrogate,
                 objective.mc_objective(),

@@ -29,6 +29,9 @@ from recipeopt.simulate.family import Family
 
 #: Meta-learned methods and the meta-training algorithm of each.
 META_METHODS = {"maml-ensemble": "maml", "fomaml-ensemble": "fomaml", "reptile-ensemble": "reptile"}
+#: ``model`` settings a benchmark may override for the meta-learned methods (None: the
+#: campaign's), and which their records store.
+META_SETTINGS = ("adapt_lr_scale", "greedy_runs", "residual_gp")
 #: Methods the benchmark knows: designs, and models behind the same ``suggest``.
 METHODS = ("random", "sobol", "gp", "ensemble", *META_METHODS)
 
@@ -83,7 +86,7 @@ def run_job(job: Job) -> dict:
         update: dict = {"method": "maml-ensemble" if job.method in META_METHODS else job.method}
         if job.method in META_METHODS:
             update["algorithm"] = META_METHODS[job.method]
-            for key in ("adapt_lr_scale", "greedy_runs", "residual_gp"):
+            for key in META_SETTINGS:
                 if getattr(job, key) is not None:
                     update[key] = getattr(job, key)
         spec = spec.model_copy(update={"model": spec.model.model_copy(update=update)})
@@ -106,9 +109,10 @@ def run_job(job: Job) -> dict:
         campaign.close()
     return {
         **asdict(job),
-        "adapt_lr_scale": spec.model.adapt_lr_scale if job.method in META_METHODS else None,
-        "greedy_runs": spec.model.greedy_runs if job.method in META_METHODS else None,
-        "residual_gp": spec.model.residual_gp if job.method in META_METHODS else None,
+        **{
+            key: getattr(spec.model, key) if job.method in META_METHODS else None
+            for key in META_SETTINGS
+        },
         "objective": result.objective,
         "regret": regret_trace(result.objective, job.f_star, job.f_median).tolist(),
         "seconds": result.seconds,

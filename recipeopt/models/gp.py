@@ -64,8 +64,7 @@ def fit_gp(
     With a ``prior`` model, its posterior mean replaces the GP's constant mean,
     so the GP models the runs' residuals from it.
     """
-    transform = Standardize(m=Y.shape[-1])
-    transform(Y)  # fitted here, so the prior mean can use the same units
+    transform = Standardize(m=Y.shape[-1])  # the constructor fits it to Y
     if cat_dims:
         model: SingleTaskGP = MixedSingleTaskGP(
             X, Y, cat_dims=cat_dims, outcome_transform=transform
