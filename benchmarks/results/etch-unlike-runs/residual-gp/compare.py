@@ -1,0 +1,42 @@
+"""Compare the residual-GP maml-ensemble records on etch-unlike with the other methods.
+
+Each recipe here is set against the parent folder's random, ensemble and gp records
+and ``greedy-runs-20/`` (the same code with ``residual_gp`` off). Run from the
+repository root:
+    python benchmarks/results/etch-unlike-runs/residual-gp/compare.py
+"""
+
+import glob
+import json
+
+import numpy as np
+
+R = "benchmarks/results/etch-unlike-runs"
+
+
+def load(pattern: str) -> dict[int, np.ndarray]:
+    """Return ``{recipe: regret trace}``."""
+    out = {}
+    for path in glob.glob(pattern):
+        with open(path) as f:
+            record = json.load(f)
+        out[record["recipe"]] = np.array(record["regret"])
+    return out
+
+
+gp = load(R + "/gp__*.json")
+methods = {
+    "random": load(R + "/random__*.json"),
+    "ensemble": load(R + "/ensemble__*.json"),
+    "gp": gp,
+    "residual_gp off": load(R + "/greedy-runs-20/maml-ensemble__*.json"),
+    "residual_gp on": load(R + "/residual-gp/maml-ensemble__*.json"),
+}
+new = methods["residual_gp on"]
+keys = sorted(new)
+print(f"{len(keys)} recipes, seed 0; median regret (and each recipe's at 40)")
+for name, d in methods.items():
+    at = "  ".join(f"@{n} {np.median([d[k][n - 1] for k in keys]):.3f}" for n in (20, 40, 60))
+    print(f"  {name:16s} {at}  @40 each {[round(float(d[k][39]), 2) for k in keys]}")
+for n in (40, 60):
+    print(f"  @{n}: residual_gp on below gp in {sum(new[k][n - 1] < gp[k][n - 1] for k in keys)}")
