@@ -1,7 +1,10 @@
-"""Compare the budget-100 greedy_runs-20 records with the seed-0 gp and session-4 maml ones.
+"""Compare the budget-100 maml-ensemble records with the seed-0 gp ones.
+
+Rows: session 4's maml-ensemble, ``greedy_runs`` 20 with ``residual_gp`` off (session 7,
+whose ``comparison.txt`` this script's first rows reproduce) and on (session 9).
 
 Run from the repository root:
-    python benchmarks/results/etch-budget100-greedy-runs-20/compare.py
+    python benchmarks/results/etch-budget100-residual-gp/compare.py
 """
 
 import glob
@@ -32,16 +35,22 @@ def n_to(trace: np.ndarray, target: float) -> float:
 
 gp = load([R + "/etch-runs/gp__*.json", R + "/etch-maml-runs/gp__*.json"])
 old = load([R + "/etch-maml-runs/maml-ensemble__*.json"])
-new = load([R + "/etch-budget100-greedy-runs-20/maml-ensemble__*.json"])
+off = load([R + "/etch-budget100-greedy-runs-20/maml-ensemble__*.json"])
+new = load([R + "/etch-budget100-residual-gp/maml-ensemble__*.json"])
 keys = sorted(new)
 print("recipes", keys)
-for name, d in (("gp", gp), ("maml old (s4)", old), ("maml greedy20", new)):
+for name, d in (
+    ("gp", gp),
+    ("maml old (s4)", old),
+    ("residual_gp off", off),
+    ("residual_gp on", new),
+):
     k2 = [k for k in keys if k in d]
     to2 = [n_to(d[k], 0.2) for k in k2]
     to1 = [n_to(d[k], 0.1) for k in k2]
-    print(f"{name:14s} n", len(k2), "n_to_0.2", to2, "median", np.median(to2))
+    print(f"{name:15s} n", len(k2), "n_to_0.2", to2, "median", np.median(to2))
     print(
-        " " * 14,
+        " " * 15,
         "n_to_0.1",
         to1,
         "median",
@@ -51,7 +60,7 @@ for name, d in (("gp", gp), ("maml old (s4)", old), ("maml greedy20", new)):
     )
 k2 = [k for k in keys if k in gp]
 print(
-    "wins vs gp @100",
+    "residual_gp on below gp @100",
     sum(new[k][99] < gp[k][99] for k in k2),
     "/",
     len(k2),
