@@ -353,11 +353,13 @@ class ModelConfig(_Record):
             prior mean is the adapted ensemble's mean (the guard's model when it chose
             the scratch ensemble), so the GP fits what the recipe's runs add to the
             prior, with its own spread. Off: qLogNEI on the ensemble itself.
-            On the etch benchmark (budget 40, batch 4), in the 43 of the 60 pairs of
-            10 recipes x seeds 0-5 that were run, it beat the GP at 40 runs in 35
-            (29 off), with median regret 0.278 against 0.448 off (GP 0.577), and was
-            better than off in 35 pairs, worse in 3. A qLogNEI batch takes about 4x
-            as long as on the ensemble alone.
+            On the etch benchmark (budget 40, batch 4, 10 recipes x seeds 0-5) it
+            beat the GP at 40 runs in 47 of 60 pairs (39 off), with median regret
+            0.264 against 0.377 off (GP 0.521), better than off in 47 pairs, worse
+            in 8. At budget 100 (seed 0) it reached regret 0.2 in 9 of 10 recipes
+            (off 5, GP 6) and ended at median regret 0.108 (off 0.206, GP 0.182).
+            Out of distribution (etch-unlike) it still trails the GP. A qLogNEI
+            batch takes about 4x as long as on the ensemble alone.
         meta_epochs: Most meta-training epochs (early stopping usually ends sooner).
         checkpoint: Where the meta-trained weights live (default:
             ``<name>.<algorithm>.pt`` beside the YAML).
