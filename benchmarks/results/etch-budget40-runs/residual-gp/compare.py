@@ -2,7 +2,8 @@
 
 Each (recipe, seed) pair here is set against the committed gp record of the same pair
 and the ``greedy-runs-20/`` maml-ensemble record (the same code with ``residual_gp``
-off). Run from the repository root:
+off). The last section is the ablation in ``plain-gp-ablation/``: a constant-mean GP
+after the same greedy runs, on seeds 0-2. Run from the repository root:
     python benchmarks/results/etch-budget40-runs/residual-gp/compare.py
 """
 
@@ -54,3 +55,22 @@ for label, keys in (
         )
     hit = sum(new[k][39] <= 0.2 for k in keys), sum(gp[k][39] <= 0.2 for k in keys)
     print(f"  regret <= 0.2 by 40 runs: on {hit[0]}, gp {hit[1]} of {len(keys)}")
+
+plain = load([R + "/plain-gp-ablation/maml-ensemble__*.json"])
+keys = sorted(plain)
+print(f"== ablation, constant-mean GP after the same greedy runs: {len(keys)} pairs")
+for name, d in (("gp", gp), ("residual GP", new), ("constant-mean GP", plain)):
+    at = "  ".join(
+        f"@{n} median {np.median([d[k][n - 1] for k in keys]):.3f}"
+        f" mean {np.mean([d[k][n - 1] for k in keys]):.3f}"
+        for n in (28, 40)
+    )
+    print(f"  {name:17s} {at}")
+for n in (28, 40):
+    below = [sum(d[k][n - 1] < gp[k][n - 1] for k in keys) for d in (new, plain)]
+    better = sum(new[k][n - 1] < plain[k][n - 1] for k in keys)
+    worse = sum(new[k][n - 1] > plain[k][n - 1] for k in keys)
+    print(
+        f"  @{n}: below gp: residual {below[0]}, constant mean {below[1]};"
+        f" residual against constant mean: better {better}, worse {worse}"
+    )
