@@ -36,6 +36,7 @@ from botorch.optim.initializers import initialize_q_batch
 from botorch.optim.optimize_mixed import optimize_acqf_mixed_alternating
 from botorch.posteriors.ensemble import EnsemblePosterior
 from botorch.sampling.get_sampler import get_sampler
+from linear_operator.utils.warnings import NumericalWarning
 from scipy.optimize import OptimizeWarning
 from torch import Tensor
 
@@ -206,7 +207,9 @@ def optimize(
 
     When L-BFGS-B or SLSQP stops early, BoTorch warns and retries from new
     starting points by itself; the result is still a valid batch, so the
-    warning is not passed on to the engineer.
+    warning is not passed on to the engineer. Nor is linear_operator's note
+    that it added jitter to a GP's joint covariance of the runs and a batch
+    whose candidates nearly coincide: the samples drawn with it are valid.
     """
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Optimization failed", category=RuntimeWarning)
@@ -214,6 +217,7 @@ def optimize(
         warnings.filterwarnings(
             "ignore", category=OptimizeWarning
         )  # scipy's, e.g. clipping to bounds
+        warnings.filterwarnings("ignore", message="A not p.d.", category=NumericalWarning)
         return _optimize(acq_function, bounds, **kwargs)
 
 

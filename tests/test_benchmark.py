@@ -100,12 +100,13 @@ def test_smoke_benchmark_regret_never_increases(smoke):
     assert ensemble["batch_methods"] == ["sobol", "sobol", "ensemble"]
     maml = next(r for r in records if r["method"] == "maml-ensemble")
     # The prior replaces the design. A 2-epoch prior then mispredicts its first 4 runs, so
-    # the guard returns to the design; at 8 runs the scratch ensemble fits better. Each
-    # record says why.
+    # the guard returns to the design; at 8 runs the scratch ensemble fits better, and
+    # qLogNEI proposes on the GP over it. Each record says why.
     assert maml["batch_methods"] == ["maml-ensemble", "sobol", "maml-ensemble"]
     assert maml["models"][0].endswith("prior)")
     assert re.search(r"steps=5,lr=[\d.]+\) predicted held-out runs worse than", maml["models"][1])
-    assert maml["models"][2].startswith("deep-ensemble") and "guard: scratch" in maml["models"][2]
+    assert maml["models"][2].startswith("SingleTaskGP on the residuals of deep-ensemble(")
+    assert "guard: scratch" in maml["models"][2]
     assert maml["checkpoint"].endswith("checkpoints/maml.pt")
     assert {r["recipe"] for r in records} == {100_000, 100_001}  # test recipes, never history ones
 

@@ -224,7 +224,7 @@ def test_maml_batches_are_greedy_until_greedy_runs(maml42):
     assert f"greedy: best predicted of {count} random" in campaign.runs()["model"].iloc[-1]
     # The batch is the adapted model's top 4 among the random candidates.
     with _seeded(3):
-        model, _ = campaign.fit_model("maml-ensemble", X, Y, seed=3)
+        model = campaign.fit_model("maml-ensemble", X, Y, seed=3).model
     pool = candidate_pool(space, count, seed=3, exclude=space.to_cube(space.values(runs)))
 
     def score(values: np.ndarray) -> torch.Tensor:
@@ -341,10 +341,11 @@ def test_guard_falls_back_to_scratch_when_the_prior_is_wrong(maml42):
     campaign.record(fake_results(batch, seed=int(rng.integers(100))))
     campaign.suggest(seed=0)
     model = campaign.runs()["model"].iloc[-1]
-    assert model.startswith("deep-ensemble") and "guard" in model
-    # Before greedy_runs, the guard's model makes a greedy batch too.
+    assert "guard" in model and "greedy" not in model
+    # Before greedy_runs too, a batch whose prior the guard set aside is qLogNEI's, on
+    # the GP over the scratch ensemble.
     assert len(campaign.training_data(campaign.runs())[0]) < campaign.spec.model.greedy_runs
-    assert "[greedy: best predicted of" in model
+    assert model.startswith("SingleTaskGP on the residuals of deep-ensemble(")
 
 
 def test_guard_returns_to_the_design_when_the_prior_mispredicts_the_first_runs(maml42):
@@ -361,11 +362,13 @@ def test_guard_returns_to_the_design_when_the_prior_mispredicts_the_first_runs(m
     # prior is the worse of the two on every metric.
     rmse = status.fit.pivot(index="metric", columns="model", values="rmse")
     assert (rmse["maml-ensemble"] > rmse["ensemble"]).all()
-    # Once the design is complete, the scratch ensemble takes over (no second design).
+    # Once the design is complete, the scratch ensemble takes over (no second design),
+    # under qLogNEI's GP.
     campaign.record(fake_results(second, seed=2))
     campaign.suggest(4, seed=0)
     last = campaign.runs().iloc[-1]
-    assert last["method"] == "maml-ensemble" and last["model"].startswith("deep-ensemble")
+    assert last["method"] == "maml-ensemble"
+    assert last["model"].startswith("SingleTaskGP on the residuals of deep-ensemble(")
 
 
 def test_pretrain_command_reports_counts(maml42):

@@ -2,8 +2,10 @@
 
 Each (recipe, seed) pair here is set against the committed gp record of the same pair
 and the ``greedy-runs-20/`` maml-ensemble record (the same code with ``residual_gp``
-off). The last section is the ablation in ``plain-gp-ablation/``: a constant-mean GP
-after the same greedy runs, on seeds 0-2. Run from the repository root:
+off). Then comes the ablation in ``plain-gp-ablation/``: a constant-mean GP after the
+same greedy runs, on seeds 0-2. The last section is ``guard-qlognei/`` (session 10):
+qLogNEI, not a greedy batch, whenever the guard sets the prior aside before 20 runs.
+Run from the repository root:
     python benchmarks/results/etch-budget40-runs/residual-gp/compare.py
 """
 
@@ -56,21 +58,38 @@ for label, keys in (
     hit = sum(new[k][39] <= 0.2 for k in keys), sum(gp[k][39] <= 0.2 for k in keys)
     print(f"  regret <= 0.2 by 40 runs: on {hit[0]}, gp {hit[1]} of {len(keys)}")
 
-plain = load([R + "/plain-gp-ablation/maml-ensemble__*.json"])
-keys = sorted(plain)
-print(f"== ablation, constant-mean GP after the same greedy runs: {len(keys)} pairs")
-for name, d in (("gp", gp), ("residual GP", new), ("constant-mean GP", plain)):
-    at = "  ".join(
-        f"@{n} median {np.median([d[k][n - 1] for k in keys]):.3f}"
-        f" mean {np.mean([d[k][n - 1] for k in keys]):.3f}"
-        for n in (28, 40)
-    )
-    print(f"  {name:17s} {at}")
-for n in (28, 40):
-    below = [sum(d[k][n - 1] < gp[k][n - 1] for k in keys) for d in (new, plain)]
-    better = sum(new[k][n - 1] < plain[k][n - 1] for k in keys)
-    worse = sum(new[k][n - 1] > plain[k][n - 1] for k in keys)
-    print(
-        f"  @{n}: below gp: residual {below[0]}, constant mean {below[1]};"
-        f" residual against constant mean: better {better}, worse {worse}"
-    )
+
+def versus(title: str, base: tuple[str, dict], alt: tuple[str, dict], at: tuple[int, ...]) -> None:
+    """Print ``alt`` against ``base`` and the GP on the pairs both hold."""
+    (base_name, b), (alt_name, a) = base, alt
+    keys = sorted(a.keys() & b.keys())
+    print(f"== {title}: {len(keys)} pairs")
+    for name, d in (("gp", gp), (base_name, b), (alt_name, a)):
+        cells = "  ".join(
+            f"@{n} median {np.median([d[k][n - 1] for k in keys]):.3f}"
+            f" mean {np.mean([d[k][n - 1] for k in keys]):.3f}"
+            for n in at
+        )
+        print(f"  {name:18s} {cells}")
+    for n in (28, 40):
+        below = [sum(d[k][n - 1] < gp[k][n - 1] for k in keys) for d in (b, a)]
+        better = sum(a[k][n - 1] < b[k][n - 1] for k in keys)
+        worse = sum(a[k][n - 1] > b[k][n - 1] for k in keys)
+        print(
+            f"  @{n}: below gp: {base_name} {below[0]}, {alt_name} {below[1]};"
+            f" {alt_name} against {base_name}: better {better}, worse {worse}"
+        )
+
+
+versus(
+    "ablation, constant-mean GP after the same greedy runs",
+    ("constant-mean GP", load([R + "/plain-gp-ablation/maml-ensemble__*.json"])),
+    ("residual GP", new),
+    (28, 40),
+)
+versus(
+    "guard-qlognei, qLogNEI when the guard sets the prior aside",
+    ("greedy (session 9)", new),
+    ("guard-qlognei", load([R + "/guard-qlognei/maml-ensemble__*.json"])),
+    (20, 28, 40),
+)

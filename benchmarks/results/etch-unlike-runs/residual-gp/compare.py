@@ -1,8 +1,9 @@
 """Compare the residual-GP maml-ensemble records on etch-unlike with the other methods.
 
 Each recipe here is set against the parent folder's random, ensemble and gp records
-and ``greedy-runs-20/`` (the same code with ``residual_gp`` off). Run from the
-repository root:
+and ``greedy-runs-20/`` (the same code with ``residual_gp`` off); ``guard-qlognei/``
+(session 10) proposes by qLogNEI, not greedily, whenever the guard sets the prior aside
+before 20 runs. Run from the repository root:
     python benchmarks/results/etch-unlike-runs/residual-gp/compare.py
 """
 
@@ -31,12 +32,18 @@ methods = {
     "gp": gp,
     "residual_gp off": load(R + "/greedy-runs-20/maml-ensemble__*.json"),
     "residual_gp on": load(R + "/residual-gp/maml-ensemble__*.json"),
+    "guard-qlognei": load(R + "/guard-qlognei/maml-ensemble__*.json"),
 }
-new = methods["residual_gp on"]
-keys = sorted(new)
+keys = sorted(gp)
 print(f"{len(keys)} recipes, seed 0; median regret (and each recipe's at 40)")
 for name, d in methods.items():
     at = "  ".join(f"@{n} {np.median([d[k][n - 1] for k in keys]):.3f}" for n in (20, 40, 60))
     print(f"  {name:16s} {at}  @40 each {[round(float(d[k][39]), 2) for k in keys]}")
-for n in (40, 60):
-    print(f"  @{n}: residual_gp on below gp in {sum(new[k][n - 1] < gp[k][n - 1] for k in keys)}")
+for name in ("residual_gp on", "guard-qlognei"):
+    d = methods[name]
+    print(
+        f"  {name} below gp in",
+        ", ".join(f"{sum(d[k][n - 1] < gp[k][n - 1] for k in keys)} @{n}" for n in (40, 60)),
+        f"(mean regret @40 {np.mean([d[k][39] for k in keys]):.3f},"
+        f" gp {np.mean([gp[k][39] for k in keys]):.3f})",
+    )
