@@ -1,7 +1,9 @@
 """Compare the budget-100 maml-ensemble records with the seed-0 gp ones.
 
 Rows: session 4's maml-ensemble, ``greedy_runs`` 20 with ``residual_gp`` off (session 7,
-whose ``comparison.txt`` this script's first rows reproduce) and on (session 9).
+whose ``comparison.txt`` this script's first rows reproduce) and on (session 9), and
+``guard-qlognei/`` (session 11: qLogNEI, not a greedy batch, whenever the guard sets the
+prior aside before 20 runs).
 
 Run from the repository root:
     python benchmarks/results/etch-budget100-residual-gp/compare.py
@@ -37,6 +39,7 @@ gp = load([R + "/etch-runs/gp__*.json", R + "/etch-maml-runs/gp__*.json"])
 old = load([R + "/etch-maml-runs/maml-ensemble__*.json"])
 off = load([R + "/etch-budget100-greedy-runs-20/maml-ensemble__*.json"])
 new = load([R + "/etch-budget100-residual-gp/maml-ensemble__*.json"])
+guarded = load([R + "/etch-budget100-residual-gp/guard-qlognei/maml-ensemble__*.json"])
 keys = sorted(new)
 print("recipes", keys)
 for name, d in (
@@ -44,6 +47,7 @@ for name, d in (
     ("maml old (s4)", old),
     ("residual_gp off", off),
     ("residual_gp on", new),
+    ("guard-qlognei", guarded),
 ):
     k2 = [k for k in keys if k in d]
     to2 = [n_to(d[k], 0.2) for k in k2]
@@ -59,11 +63,12 @@ for name, d in (
         f"@40 {np.median([d[k][39] for k in k2]):.3f}",
     )
 k2 = [k for k in keys if k in gp]
-print(
-    "residual_gp on below gp @100",
-    sum(new[k][99] < gp[k][99] for k in k2),
-    "/",
-    len(k2),
-    " @40",
-    sum(new[k][39] < gp[k][39] for k in k2),
-)
+for name, d in (("residual_gp on", new), ("guard-qlognei", guarded)):
+    print(
+        f"{name} below gp @100",
+        sum(d[k][99] < gp[k][99] for k in k2),
+        "/",
+        len(k2),
+        " @40",
+        sum(d[k][39] < gp[k][39] for k in k2),
+    )
