@@ -67,6 +67,8 @@ def test_summary_medians_and_ratios():
     assert summary.loc["gp", "seconds_per_suggestion"] == pytest.approx(5.0)
     assert summary.loc["ensemble", "seconds_per_suggestion_vs_gp"] == pytest.approx(0.2)
     assert math.isnan(summary.loc["random", "n_to_0.05_vs_random"])  # inf / inf is no ratio
+    # Nor is 4 / inf: random never got there, so "0x random's experiments" would be false.
+    assert math.isnan(summary.loc["ensemble", "n_to_0.2_vs_random"])
     assert paired_wins(records, "ensemble", "gp", 20) == (2, 2)
 
 

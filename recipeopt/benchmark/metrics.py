@@ -52,6 +52,8 @@ def summarize(records: Sequence[dict], baselines: Sequence[str] = ("random", "gp
     Medians of ``n_to_*`` treat runs that never reached the target as infinite,
     so a median of ``inf`` means more than half of the runs did not get there.
     Ratios are ``method / baseline``; for ``n_to_*`` and regret, below 1 is better.
+    A ratio to a baseline whose median is ``inf`` is left empty (NaN): the method's
+    figure over "more than the budget" has no value (it is not 0).
     """
     rows = []
     for record in records:
@@ -72,8 +74,7 @@ def summarize(records: Sequence[dict], baselines: Sequence[str] = ("random", "gp
             continue
         for col in figures:
             ratio = summary[col] / summary.loc[base, col]
-            both_inf = np.isinf(summary[col]) & np.isinf(summary.loc[base, col])
-            summary[f"{col}_vs_{base}"] = ratio.where(~both_inf, np.nan)
+            summary[f"{col}_vs_{base}"] = np.nan if np.isinf(summary.loc[base, col]) else ratio
     return summary.reset_index()
 
 
