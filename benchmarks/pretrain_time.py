@@ -50,7 +50,7 @@ def main() -> None:
     )
     print(
         f"{args.algorithm}: {report.recipes} recipes x {args.runs} runs, {report.epochs} epochs "
-        f"(stopped early: {report.stopped_early}), held-out loss {report.best_loss:.3f}, "
+        f"(stopped early: {report.stopped_early}), held-out loss {report.held_out_loss:.3f}, "
         f"{report.seconds:.0f} s ({report.seconds / 60:.1f} min); progress reported "
         f"{len(epochs_seen)} times"
     )

@@ -131,7 +131,7 @@ class PretrainReport:
         runs: Usable history runs.
         dropped: Counts of runs and recipes dropped, per rule (see :mod:`recipeopt.history`).
         epochs: Epochs run.
-        best_loss: Best held-out query loss (standardized units).
+        held_out_loss: Held-out query loss of the kept weights (standardized units).
         stopped_early: Whether early stopping ended training.
         seconds: Wall time.
         gains: Median over members of the inner-rate gain per parameter tensor (all 1
@@ -143,7 +143,7 @@ class PretrainReport:
     runs: int
     dropped: dict[str, int]
     epochs: int
-    best_loss: float
+    held_out_loss: float
     stopped_early: bool
     seconds: float
     gains: dict[str, float]
@@ -601,7 +601,7 @@ class Campaign:
             runs=tasks.runs,
             dropped=tasks.dropped,
             epochs=result.epochs,
-            best_loss=result.best_loss,
+            held_out_loss=result.held_out_loss,
             stopped_early=result.stopped_early,
             seconds=time.perf_counter() - start,
             gains={k: float(v.median()) for k, v in result.gains.items()},

@@ -137,7 +137,7 @@ def save_checkpoint(
         "history": history,
         "training": {
             "epochs": result.epochs,
-            "best_validation_loss": result.best_loss,
+            "held_out_loss": result.held_out_loss,
             "stopped_early": result.stopped_early,
             "train_recipes": result.train_recipes,
             "validation_recipes": result.validation_recipes,

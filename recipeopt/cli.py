@@ -226,7 +226,7 @@ def pretrain(
         f"Meta-trained on {report.recipes} recipes ({report.runs} runs) in "
         f"{report.epochs} epochs, {report.seconds:.0f} s"
         + (" (stopped early)" if report.stopped_early else "")
-        + f"; held-out query loss {report.best_loss:.3f}."
+        + f"; held-out query loss {report.held_out_loss:.3f}."
     )
     click.echo(
         f"Dropped {dropped['missing']} runs with missing values, "

@@ -142,6 +142,32 @@ def test_meta_training_learns_inner_rate_gains(algorithm):
     assert gains.max() <= math.exp(LOG_GAIN_LIMIT) + 1e-4
 
 
+def test_early_stopping_keeps_the_latest_weights_within_tolerance_of_the_best(monkeypatch):
+    import recipeopt.meta.pretrain as pretrain
+
+    # Held-out losses of checks 1-7 (one check per epoch): the best is 0.5 at check 2; check 5
+    # (0.54) is the latest within 10 % of it, and after 4 checks without a new best it stops.
+    script = [1.0, 0.5, 0.52, 0.7, 0.54, 0.8, 0.9]
+
+    def scripted(losses: list[float]):
+        calls = iter(losses)
+        return lambda *args: next(calls)
+
+    tasks = shifted_tasks(8, 40, seed=4)
+    config = MetaConfig(algorithm="fomaml", members=2, hidden=8, eval_every=1, patience=4)
+    monkeypatch.setattr(pretrain, "_validation_loss", scripted(script))
+    stopped = meta_train(tasks, replace(config, epochs=50), seed=0)
+    assert stopped.stopped_early and stopped.epochs == 6
+    assert stopped.held_out_loss == 0.54
+    # The same meta-training run for 5 epochs ends on the weights early stopping kept.
+    monkeypatch.setattr(pretrain, "_validation_loss", scripted(script))
+    five = meta_train(tasks, replace(config, epochs=5), seed=0)
+    assert not five.stopped_early and five.held_out_loss == 0.54
+    for k in stopped.params:
+        assert torch.equal(stopped.params[k], five.params[k])
+    assert pretrain.KEEP_TOLERANCE == 0.10  # the script above assumes it
+
+
 def test_meta_training_needs_two_recipes():
     from recipeopt.exceptions import RecipeoptError
 

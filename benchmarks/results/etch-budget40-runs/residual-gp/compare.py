@@ -3,8 +3,10 @@
 Each (recipe, seed) pair here is set against the committed gp record of the same pair
 and the ``greedy-runs-20/`` maml-ensemble record (the same code with ``residual_gp``
 off). Then comes the ablation in ``plain-gp-ablation/``: a constant-mean GP after the
-same greedy runs, on seeds 0-2. The last section is ``guard-qlognei/`` (session 10):
-qLogNEI, not a greedy batch, whenever the guard sets the prior aside before 20 runs.
+same greedy runs, on seeds 0-2. Then ``guard-qlognei/`` (session 10): qLogNEI, not a
+greedy batch, whenever the guard sets the prior aside before 20 runs. The last section
+is ``keep-rule/`` (session 12): the same code with a checkpoint meta-trained under the
+new early-stopping rule (patience 20, the latest weights within 10 % of the best).
 Run from the repository root:
     python benchmarks/results/etch-budget40-runs/residual-gp/compare.py
 """
@@ -91,5 +93,11 @@ versus(
     "guard-qlognei, qLogNEI when the guard sets the prior aside",
     ("greedy (session 9)", new),
     ("guard-qlognei", load([R + "/guard-qlognei/maml-ensemble__*.json"])),
+    (20, 28, 40),
+)
+versus(
+    "keep-rule, meta-training keeps the latest weights within 10 % of the best held-out loss",
+    ("guard-qlognei", load([R + "/guard-qlognei/maml-ensemble__*.json"])),
+    ("keep-rule", load([R + "/keep-rule/maml-ensemble__*.json"])),
     (20, 28, 40),
 )
