@@ -7,6 +7,10 @@ same greedy runs, on seeds 0-2. Then ``guard-qlognei/`` (session 10): qLogNEI, n
 greedy batch, whenever the guard sets the prior aside before 20 runs. The last section
 is ``keep-rule/`` (session 12): the same code with a checkpoint meta-trained under the
 new early-stopping rule (patience 20, the latest weights within 10 % of the best).
+After it, ``greedy-runs-8/`` (session 13): the keep-rule code with ``--greedy-runs 8``
+(qLogNEI on the residual GP from 8 runs instead of 20), stopped after 20 of 30 pairs.
+Last, ``greedy-spaced/`` (session 13): the keep-rule checkpoint with greedy batches whose
+recipes lie at least 0.25 x sqrt(d) apart on the unit cube.
 Run from the repository root:
     python benchmarks/results/etch-budget40-runs/residual-gp/compare.py
 """
@@ -100,4 +104,16 @@ versus(
     ("guard-qlognei", load([R + "/guard-qlognei/maml-ensemble__*.json"])),
     ("keep-rule", load([R + "/keep-rule/maml-ensemble__*.json"])),
     (20, 28, 40),
+)
+versus(
+    "greedy-runs-8, qLogNEI on the residual GP from 8 runs (keep-rule checkpoint)",
+    ("keep-rule", load([R + "/keep-rule/maml-ensemble__*.json"])),
+    ("greedy-runs-8", load([R + "/greedy-runs-8/maml-ensemble__*.json"])),
+    (12, 20, 28, 40),
+)
+versus(
+    "greedy-spaced, greedy batches at least 0.25 x sqrt(d) apart (keep-rule checkpoint)",
+    ("keep-rule", load([R + "/keep-rule/maml-ensemble__*.json"])),
+    ("greedy-spaced", load([R + "/greedy-spaced/maml-ensemble__*.json"])),
+    (8, 12, 20, 28, 40),
 )
