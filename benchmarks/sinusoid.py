@@ -57,7 +57,10 @@ def few_shot_mse(result, config: MetaConfig, tasks: MetaTasks, *, shots: int, lr
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", type=int, default=4000)
-    parser.add_argument("--epochs", type=int, default=60)
+    # NOTE: at 60 epochs MAML reached MSE 0.623 (joint 3.807), over the target, at every
+    # commit checked (961863e, 1a1d672, b2c6a25); 150 gives 0.383 (joint 3.451, which
+    # stops early at 60). Both runs share the budget and the stopping rule.
+    parser.add_argument("--epochs", type=int, default=150)
     parser.add_argument("--lr", type=float, default=0.05, help="Inner learning rate.")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--learn-lr", action="store_true", help="Meta-learn per-layer gains.")
