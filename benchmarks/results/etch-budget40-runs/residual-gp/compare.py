@@ -4,10 +4,10 @@ Each (recipe, seed) pair here is set against the committed gp record of the same
 and the ``greedy-runs-20/`` maml-ensemble record (the same code with ``residual_gp``
 off). Then comes the ablation in ``plain-gp-ablation/``: a constant-mean GP after the
 same greedy runs, on seeds 0-2. Then ``guard-qlognei/`` (session 10): qLogNEI, not a
-greedy batch, whenever the guard sets the prior aside before 20 runs. The last section
-is ``keep-rule/`` (session 12): the same code with a checkpoint meta-trained under the
+greedy batch, whenever the guard sets the prior aside before 20 runs. Then
+``keep-rule/`` (session 12): the same code with a checkpoint meta-trained under the
 new early-stopping rule (patience 20, the latest weights within 10 % of the best).
-After it, ``greedy-runs-8/`` (session 13): the keep-rule code with ``--greedy-runs 8``
+Then ``greedy-runs-8/`` (session 13): the keep-rule code with ``--greedy-runs 8``
 (qLogNEI on the residual GP from 8 runs instead of 20), stopped after 20 of 30 pairs.
 Last, ``greedy-spaced/`` (session 13): the keep-rule checkpoint with greedy batches whose
 recipes lie at least 0.25 x sqrt(d) apart on the unit cube.
@@ -93,27 +93,29 @@ versus(
     ("residual GP", new),
     (28, 40),
 )
+guarded = load([R + "/guard-qlognei/maml-ensemble__*.json"])
+kept = load([R + "/keep-rule/maml-ensemble__*.json"])
 versus(
     "guard-qlognei, qLogNEI when the guard sets the prior aside",
     ("greedy (session 9)", new),
-    ("guard-qlognei", load([R + "/guard-qlognei/maml-ensemble__*.json"])),
+    ("guard-qlognei", guarded),
     (20, 28, 40),
 )
 versus(
     "keep-rule, meta-training keeps the latest weights within 10 % of the best held-out loss",
-    ("guard-qlognei", load([R + "/guard-qlognei/maml-ensemble__*.json"])),
-    ("keep-rule", load([R + "/keep-rule/maml-ensemble__*.json"])),
+    ("guard-qlognei", guarded),
+    ("keep-rule", kept),
     (20, 28, 40),
 )
 versus(
     "greedy-runs-8, qLogNEI on the residual GP from 8 runs (keep-rule checkpoint)",
-    ("keep-rule", load([R + "/keep-rule/maml-ensemble__*.json"])),
+    ("keep-rule", kept),
     ("greedy-runs-8", load([R + "/greedy-runs-8/maml-ensemble__*.json"])),
     (12, 20, 28, 40),
 )
 versus(
     "greedy-spaced, greedy batches at least 0.25 x sqrt(d) apart (keep-rule checkpoint)",
-    ("keep-rule", load([R + "/keep-rule/maml-ensemble__*.json"])),
+    ("keep-rule", kept),
     ("greedy-spaced", load([R + "/greedy-spaced/maml-ensemble__*.json"])),
     (8, 12, 20, 28, 40),
 )
