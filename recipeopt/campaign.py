@@ -136,6 +136,8 @@ class PretrainReport:
         seconds: Wall time.
         gains: Median over members of the inner-rate gain per parameter tensor (all 1
             unless ``model.learn_lr``).
+        schedule: ``(runs, steps)``: the adaptation length ``suggest`` takes below 20
+            runs, chosen on the held-out recipes.
     """
 
     path: Path
@@ -147,6 +149,7 @@ class PretrainReport:
     stopped_early: bool
     seconds: float
     gains: dict[str, float]
+    schedule: tuple[tuple[int, int], ...] = ()
 
 
 class Campaign:
@@ -489,7 +492,7 @@ class Campaign:
             Y,
             fixed_standardize(ckpt.y_mean.to(Y), ckpt.y_std.to(Y)),
             lr=ckpt.config.inner_lr * self.spec.model.adapt_lr_scale,
-            default_steps=ckpt.config.inner_steps,
+            default_steps=ckpt.adapt_steps(len(Y)),
             default_spread=ckpt.spread_adapted,
             seed=seed,
             gains=ckpt.gains,
@@ -510,6 +513,7 @@ class Campaign:
             "categorical": self.space.choice_counts,
             "inner_steps": m.inner_steps,
             "inner_lr": m.inner_lr,
+            "adapt_lr_scale": m.adapt_lr_scale,
             "learn_lr": m.learn_lr,
             "epochs": m.meta_epochs,
         }
@@ -605,6 +609,7 @@ class Campaign:
             stopped_early=result.stopped_early,
             seconds=time.perf_counter() - start,
             gains={k: float(v.median()) for k, v in result.gains.items()},
+            schedule=result.schedule,
         )
 
     @overload

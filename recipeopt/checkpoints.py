@@ -11,6 +11,9 @@ A checkpoint is one ``torch.save`` file of plain tensors, numbers and strings
   the parameters, and names and normalization ranges of the metrics;
 * ``y_mean`` / ``y_std``: the global output standardization;
 * ``spread``: calibration of the prior and of the few-shot adapted members;
+* ``schedule``: ``[runs, steps]`` pairs, the adaptation length chosen on the
+  held-out recipes per support size (checkpoints from before it adapt
+  ``inner_steps`` at every size);
 * ``history``: the content hash of the history files, and counts of recipes,
   runs and dropped runs;
 * ``versions``: recipeopt, torch and botorch.
@@ -50,6 +53,7 @@ IDENTITY_FIELDS = (
     "layers",
     "inner_steps",
     "inner_lr",
+    "adapt_lr_scale",
     "learn_lr",
 )
 
@@ -66,12 +70,24 @@ class Checkpoint:
     y_std: Tensor
     spread_prior: Tensor
     spread_adapted: Tensor
+    schedule: tuple[tuple[int, int], ...]
     meta: dict[str, Any]
 
     @property
     def history_hash(self) -> str:
         """Content hash of the history it was trained on."""
         return str(self.meta["history"]["hash"])
+
+    def adapt_steps(self, runs: int) -> int:
+        """Adaptation steps for ``runs`` runs without cross-validation.
+
+        The schedule's length for the largest calibrated size at most ``runs`` (the
+        smallest size's below it); ``inner_steps`` without a schedule.
+        """
+        if not self.schedule:
+            return self.config.inner_steps
+        fitting = [steps for size, steps in self.schedule if size <= runs]
+        return fitting[-1] if fitting else self.schedule[0][1]
 
     @property
     def identity(self) -> str:
@@ -134,6 +150,7 @@ def save_checkpoint(
         "y_mean": result.y_mean.cpu(),
         "y_std": result.y_std.cpu(),
         "spread": {"prior": result.spread_prior.cpu(), "adapted": result.spread_adapted.cpu()},
+        "schedule": [list(pair) for pair in result.schedule],
         "history": history,
         "training": {
             "epochs": result.epochs,
@@ -188,6 +205,7 @@ def load_checkpoint(path: Path) -> Checkpoint:
         y_std=payload["y_std"],
         spread_prior=payload["spread"]["prior"],
         spread_adapted=payload["spread"]["adapted"],
+        schedule=tuple(sorted(tuple(pair) for pair in payload.get("schedule", ()))),
         meta=payload,
     )
 

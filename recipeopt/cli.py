@@ -240,6 +240,12 @@ def pretrain(
             + ", ".join(f"{k} {g:.2f}" for k, g in report.gains.items())
             + "."
         )
+    if report.schedule:
+        click.echo(
+            "Adaptation steps for suggest: "
+            + ", ".join(f"{steps} after {runs} runs" for runs, steps in report.schedule)
+            + "."
+        )
     click.echo(f"Wrote {report.path}.")
     if algorithm and algorithm != c.spec.model.algorithm:
         click.echo(

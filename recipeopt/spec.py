@@ -334,7 +334,10 @@ class ModelConfig(_Record):
             1) the adapted prior beat the GP at 40 runs in
             32 of 60 pairs at 1.0, 36 at 0.5 and 35 at 0.25, with the lowest mean
             regret at 0.5; with a misleading history 0.5 did as well as 1.0 (0.88x
-            the scratch ensemble's median regret) and 0.25 worse (1.15x).
+            the scratch ensemble's median regret) and 0.25 worse (1.15x). Meta-training
+            calibrates at this rate how many steps to take below 20 runs (chosen on the
+            held-out history recipes per run count) and the adapted spread, so changing
+            it meta-trains the checkpoint again.
         greedy_runs: Until the campaign has this many complete runs, ``maml-ensemble``
             batches are greedy: the recipes the adapted prior predicts best among random
             feasible candidates, as the first batch (which is always greedy), instead of

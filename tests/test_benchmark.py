@@ -101,14 +101,17 @@ def test_smoke_benchmark_regret_never_increases(smoke):
     ensemble = next(r for r in records if r["method"] == "ensemble")
     assert ensemble["batch_methods"] == ["sobol", "sobol", "ensemble"]
     maml = next(r for r in records if r["method"] == "maml-ensemble")
-    # The prior replaces the design. A 2-epoch prior then mispredicts its first 4 runs, so
-    # the guard returns to the design; at 8 runs the scratch ensemble fits better, and
-    # qLogNEI proposes on the GP over it. Each record says why.
-    assert maml["batch_methods"] == ["maml-ensemble", "sobol", "maml-ensemble"]
+    # The prior replaces the design. Later batches are the adapted prior's greedy picks
+    # (before 20 runs) unless the guard sets a mispredicting 2-epoch prior aside: then the
+    # design or qLogNEI on the scratch model proposes. Each record says why.
+    assert maml["batch_methods"][0] == "maml-ensemble"
     assert maml["models"][0].endswith("prior)")
-    assert re.search(r"steps=5,lr=[\d.]+\) predicted held-out runs worse than", maml["models"][1])
-    assert maml["models"][2].startswith("SingleTaskGP on the residuals of deep-ensemble(")
-    assert "guard: scratch" in maml["models"][2]
+    for method, model in zip(maml["batch_methods"][1:], maml["models"][1:], strict=True):
+        if "guard" in model:
+            assert method == "sobol" or model.startswith("SingleTaskGP on the residuals of")
+        else:
+            assert method == "maml-ensemble" and "[greedy:" in model
+            assert re.search(r"steps=\d+,lr=[\d.]+\)", model)
     assert maml["checkpoint"].endswith("checkpoints/maml.pt")
     assert {r["recipe"] for r in records} == {100_000, 100_001}  # test recipes, never history ones
 
@@ -140,7 +143,7 @@ def test_meta_learned_jobs_adapt_at_the_benchmark_rate_scale(smoke):
     # send a 2-epoch prior back to the design)
     assert "greedy" not in record["models"][1] and "residuals" not in record["models"][1]
     assert record["models"][0] == maml["models"][0]  # the prior's batch does not adapt
-    assert re.search(r"steps=5,lr=0\.0(25|125|0625)\)", record["models"][1])
+    assert re.search(r"steps=\d+,lr=0\.0(25|125|0625)\)", record["models"][1])
 
 
 def test_benchmark_learn_lr_meta_trains_its_own_checkpoint(smoke):

@@ -17,6 +17,7 @@ from recipeopt.models.ensemble import (
     fit_ensemble,
     fixed_standardize,
     spread_factor,
+    walk_steps,
 )
 from recipeopt.models.network import MLP, init_member_params
 
@@ -163,3 +164,26 @@ def test_first_guard_floors_the_mean_baseline_when_runs_tie():
     # Runs that differ keep their own baseline: 2x the mean's error fails.
     assert lacks_skill(0.1, spread) is None
     assert "objective cv mse" in (lacks_skill(0.4, spread) or "")
+
+
+def test_walk_steps_keeps_the_lowest_error_and_stops_after_a_lasting_rise():
+    visited: list[int] = []
+
+    def evaluate(steps: int) -> tuple[float, str]:
+        visited.append(steps)
+        return (steps - 12) ** 2, f"at {steps}"
+
+    (error, steps, state, extra), diverged = walk_steps(0, lambda s, k: s + k, evaluate)
+    assert (error, steps, state, extra, diverged) == (0, 12, 12, "at 12", False)
+    assert visited == [0, 1, 2, 3, 5, 8, 12, 20, 30, 50]  # three rises, the last past 30 steps
+    # A fixed length keeps the last one whatever its error.
+    (_, steps, _, _), _ = walk_steps(0, lambda s, k: s + k, evaluate, (0, 20), keep_last=True)
+    assert steps == 20
+
+
+def test_walk_steps_keeps_the_best_length_before_a_divergence():
+    def evaluate(steps: int) -> tuple[float, None] | None:
+        return None if steps >= 8 else (1.0 / (1 + steps), None)
+
+    (_, steps, _, _), diverged = walk_steps(0, lambda s, k: s + k, evaluate)
+    assert steps == 5 and diverged

@@ -21,6 +21,7 @@ from recipeopt.exceptions import CheckpointError
 from recipeopt.history import MetaTasks, build_tasks
 from recipeopt.meta.maml import adapt
 from recipeopt.meta.pretrain import LOG_GAIN_LIMIT, MetaConfig, meta_train
+from recipeopt.models.ensemble import STEP_GRID
 from recipeopt.models.network import init_member_params
 from recipeopt.objective import Objective
 from recipeopt.space import Space
@@ -111,6 +112,9 @@ def test_meta_training_beats_a_random_init_on_held_out_tasks(algorithm):
     assert held_out_error(result.params) < 0.5 * held_out_error(fresh)
     assert result.epochs <= 150 and len(result.validation_recipes) == 2
     assert torch.all(result.spread_adapted >= 0.5)
+    # The held-out recipes chose an adaptation length per support size, from the grid.
+    assert [size for size, _ in result.schedule] == [5, 10, 20]
+    assert all(steps in STEP_GRID for _, steps in result.schedule)
 
 
 def test_meta_training_is_reproducible_and_members_differ():
@@ -168,6 +172,13 @@ def test_early_stopping_keeps_the_latest_weights_within_tolerance_of_the_best(mo
     assert pretrain.KEEP_TOLERANCE == 0.10  # the script above assumes it
 
 
+def test_without_held_out_recipes_the_schedule_is_the_meta_trained_length():
+    config = MetaConfig(algorithm="fomaml", members=2, hidden=8, epochs=2, inner_steps=3)
+    result = meta_train(shifted_tasks(4, 30, seed=0), config, seed=0)  # 4 recipes: none held out
+    assert result.validation_recipes == []
+    assert result.schedule == ((5, 3), (10, 3), (20, 3))
+
+
 def test_meta_training_needs_two_recipes():
     from recipeopt.exceptions import RecipeoptError
 
@@ -198,32 +209,39 @@ def test_suggest_pretrains_on_demand_then_adapts_without_touching_the_checkpoint
     assert not set(second["run_id"]) & set(first["run_id"])
 
 
-def test_suggest_adapts_at_the_spec_fraction_of_the_meta_training_rate(maml42):
+def test_suggest_adapts_at_the_checkpoint_rate_for_the_schedule_length(maml42):
     campaign = Campaign.load(maml42)
     campaign.record(fake_results(campaign.suggest(seed=3)))
     ckpt = campaign.checkpoint()
     X, Y = campaign.training_data(campaign.runs())
-    model = campaign.spec.model
-    quarter = Campaign(
-        campaign.spec.model_copy(
-            update={"model": model.model_copy(update={"adapt_lr_scale": 0.25})}
-        ),
-        maml42,
-    )
-    assert model.adapt_lr_scale > 0.25  # the default steps further than the quarter
-    for c, scale in ((campaign, model.adapt_lr_scale), (quarter, 0.25)):
-        fit = c._adapted(ckpt, X, Y, seed=3)
-        rate = ckpt.config.inner_lr * scale
-        assert fit.lr in [rate / 2**k for k in range(4)]  # halved only if it diverged
-        assert fit.steps == ckpt.config.inner_steps
-    full, small = campaign._adapted(ckpt, X, Y, seed=3), quarter._adapted(ckpt, X, Y, seed=3)
-    assert small.lr < full.lr
+    assert ckpt.config.adapt_lr == ckpt.config.inner_lr * campaign.spec.model.adapt_lr_scale
+    assert [size for size, _ in ckpt.schedule] == [5, 10, 20]
+    fit = campaign._adapted(ckpt, X, Y, seed=3)
+    assert fit.lr in [ckpt.config.adapt_lr / 2**k for k in range(4)]  # halved only if it diverged
+    assert fit.steps == ckpt.adapt_steps(len(Y))
+    # Another rate is another calibration: the checkpoint is stale for it ...
+    quarter = with_model(campaign, adapt_lr_scale=0.25)
+    reason = stale_reason(ckpt, quarter.meta_config(), ckpt.history_hash)
+    assert reason == f"model.adapt_lr_scale changed from {ckpt.config.adapt_lr_scale} to 0.25"
+    # ... and adapting at a quarter of the rate (a pinned checkpoint) moves the members less.
+    small = quarter._adapted(ckpt, X, Y, seed=3)
+    assert small.lr < fit.lr and small.steps == fit.steps
     start = ckpt.params["body.0.weight"].double()
 
     def moved(fit) -> float:
         return float((fit.model.member_params["body.0.weight"] - start).abs().sum())
 
-    assert 0 < moved(small) < moved(full)
+    assert 0 < moved(small) < moved(fit)
+
+
+def test_adaptation_steps_follow_the_schedule_by_run_count(maml42):
+    ckpt = Campaign.load(maml42).checkpoint()
+    scheduled = replace(ckpt, schedule=((5, 8), (10, 12), (20, 80)))
+    counts = (1, 4, 5, 9, 10, 19, 20, 60)
+    assert [scheduled.adapt_steps(n) for n in counts] == [8, 8, 8, 8, 12, 12, 80, 80]
+    # Checkpoints from before the schedule adapt the meta-trained length at every count.
+    old = replace(ckpt, schedule=())
+    assert {old.adapt_steps(n) for n in counts} == {ckpt.config.inner_steps}
 
 
 def with_model(campaign: Campaign, storage: str | None = None, **update: object) -> Campaign:
@@ -401,6 +419,8 @@ def test_pretrain_command_reports_counts(maml42):
     result = CliRunner().invoke(cli, ["pretrain", str(maml42), "--algorithm", "fomaml"])
     assert result.exit_code == 0, result.output
     assert "Meta-trained on 30 recipes (6000 runs)" in result.output
+    assert "Adaptation steps for suggest: " in result.output
+    assert "after 5 runs" in result.output and "after 20 runs." in result.output
     assert "Dropped 0 runs with missing values" in result.output
     assert (maml42.parent / "etch42.fomaml.pt").exists()
     assert "model.algorithm: fomaml" in result.output

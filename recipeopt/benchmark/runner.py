@@ -179,10 +179,15 @@ class Benchmark:
 
         family = load_family(self.family)
         spec = family.spec
-        if self.learn_lr is not None:
-            spec = spec.model_copy(
-                update={"model": spec.model.model_copy(update={"learn_lr": self.learn_lr})}
-            )
+        # NOTE: the adaptation rate is a checkpoint setting (its schedule and spread are
+        # calibrated at it), so an override meta-trains a checkpoint of its own.
+        update = {
+            key: value
+            for key, value in (("learn_lr", self.learn_lr), ("adapt_lr_scale", self.adapt_lr_scale))
+            if value is not None
+        }
+        default_scale = spec.model.adapt_lr_scale
+        spec = spec.model_copy(update={"model": spec.model.model_copy(update=update)})
         folder = self.out / "checkpoints"
         leave_one_out = self.history is None and hasattr(family, "others")
         found: dict[tuple[str, int], str] = {}
@@ -190,6 +195,8 @@ class Benchmark:
             if method not in META_METHODS:
                 continue
             stem = META_METHODS[method] + ("-learn-lr" if spec.model.learn_lr else "")
+            if spec.model.adapt_lr_scale != default_scale:
+                stem += f"-adapt-{spec.model.adapt_lr_scale:g}"
             for recipe in family.test_recipes(self.test_recipes):
                 name = f"{stem}-without-{recipe}.pt" if leave_one_out else f"{stem}.pt"
                 path = folder / name

@@ -22,7 +22,9 @@ Example:
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import torch
 from botorch.models.ensemble import EnsembleModel
@@ -280,6 +282,53 @@ STEP_GRID = (0, 1, 2, 3, 5, 8, 12, 20, 30, 50, 80, 120, 200, 300, 500)
 LR_HALVINGS = 3
 
 
+State = TypeVar("State")
+
+
+def walk_steps(
+    start: State,
+    advance: Callable[[State, int], State],
+    evaluate: Callable[[State], tuple[float, Any] | None],
+    grid: Sequence[int] = STEP_GRID,
+    *,
+    keep_last: bool = False,
+) -> tuple[tuple[float, int, State, Any], bool]:
+    """Adapt along ``grid`` (total steps) and keep the length with the lowest held-out error.
+
+    Args:
+        start: The parameters before any step.
+        advance: ``advance(state, k)`` takes ``k`` more steps (functionally).
+        evaluate: Held-out ``(error, extra)`` of a state, or None once it diverged.
+        grid: Increasing adaptation lengths, the first of them 0.
+        keep_last: Keep the last length whatever its error (a fixed length, not a search).
+
+    Returns:
+        ``(error, steps, state, extra)`` of the length kept, and whether the walk diverged
+        (then the length kept is the best before the divergence).
+    """
+    best: tuple[float, int, State, Any] | None = None
+    current, done, worse = start, 0, 0
+    for steps in grid:
+        current = advance(current, steps - done)
+        done = steps
+        result = evaluate(current)
+        if result is None:
+            assert best is not None, "zero steps cannot diverge"
+            return best, True
+        error, extra = result
+        if best is None or error < best[0] or keep_last:
+            best, worse = (error, steps, current, extra), 0
+        else:
+            worse += 1
+            # NOTE: the first few steps move little and the held-out error is noisy, so
+            # only a rise that lasts past 30 steps ends the search (longer adaptation
+            # overfits).
+            if worse >= 3 and steps >= 30:
+                break
+    assert best is not None
+    return best, False
+
+
 def fixed_standardize(mean: Tensor, std: Tensor) -> Standardize:
     """Return BoTorch's ``Standardize`` with given (not fitted) means and deviations (eval)."""
     transform = Standardize(m=mean.shape[-1]).to(mean)
@@ -313,8 +362,8 @@ def adapt_ensemble(
     in :data:`STEP_GRID` the held-out error is measured, and the length with
     the lowest error is kept. The same held-out predictions calibrate the spread
     (:func:`spread_factor`). With fewer than :data:`CV_MIN_RUNS` runs,
-    ``default_steps`` and ``default_spread`` (from the meta-training's held-out
-    recipes) are used, and the held-out predictions (from 4 runs on) only
+    ``default_steps`` and ``default_spread`` (chosen for this many runs on the
+    meta-training's held-out recipes) are used, and the held-out predictions (from 4 runs on) only
     serve the comparison with the scratch ensemble.
 
     Args:
@@ -391,34 +440,21 @@ def adapt_ensemble(
     searched = n >= CV_MIN_RUNS
     grid = STEP_GRID if searched else (0, default_steps)
 
-    def search(rate: float) -> tuple[tuple[float, int, dict[str, Tensor], Tensor, Tensor], bool]:
+    def search(rate: float) -> tuple[tuple[float, int, dict[str, Tensor], Any], bool]:
         """Adapt along the grid at ``rate``; return the best length and whether it diverged."""
-        current = {k: torch.cat([v.float()] * copies) for k, v in params.items()}
-        best: tuple[float, int, dict[str, Tensor], Tensor, Tensor] | None = None
-        done, worse = 0, 0
-        for steps in grid:
-            current = advance(current, steps - done, rate)
-            done = steps
-            if blew_up(current):
-                assert best is not None  # zero steps cannot diverge
-                return best, True  # keep the best length before the divergence
+
+        def evaluate(p: dict[str, Tensor]) -> tuple[float, Any] | None:
+            if blew_up(p):
+                return None
             with torch.no_grad():
-                cv_members = {k: v[s:] for k, v in current.items()}
-                pred = predict_members(net32, cv_members, X32).to(X)
+                pred = predict_members(net32, {k: v[s:] for k, v in p.items()}, X32).to(X)
             cv_mean, cv_std = held_out(pred, fold_of, s, transform)
-            error = float((((cv_mean - Y) / transform.stdvs) ** 2).mean())
-            if best is None or error < best[0] or not searched:
-                best = (error, steps, {k: v.clone() for k, v in current.items()}, cv_mean, cv_std)
-                worse = 0
-            else:
-                worse += 1
-                # NOTE: the first few steps move little and the held-out error is noisy, so
-                # only a rise that lasts past 30 steps ends the search (longer adaptation
-                # overfits).
-                if worse >= 3 and steps >= 30:
-                    break
-        assert best is not None
-        return best, False
+            return float((((cv_mean - Y) / transform.stdvs) ** 2).mean()), (cv_mean, cv_std)
+
+        start = {k: torch.cat([v.float()] * copies) for k, v in params.items()}
+        return walk_steps(
+            start, lambda p, k: advance(p, k, rate), evaluate, grid, keep_last=not searched
+        )
 
     # After a divergence, keep the rate with the lower held-out error (without the search,
     # the first rate that completes the default steps).
@@ -430,7 +466,7 @@ def adapt_ensemble(
         found, diverged = search(rate)
         if (found[0] < best[0]) if searched else not diverged:
             best, chosen = found, rate
-    _, steps, adapted, cv_mean, cv_std = best
+    _, steps, adapted, (cv_mean, cv_std) = best
     spread = spread_factor(Y, cv_mean, cv_std) if searched else default_spread
     return EnsembleFit(
         model(adapted, spread), cv_mean=cv_mean, cv_std=cv_std, steps=steps, lr=chosen

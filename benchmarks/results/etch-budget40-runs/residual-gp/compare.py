@@ -9,8 +9,10 @@ greedy batch, whenever the guard sets the prior aside before 20 runs. Then
 new early-stopping rule (patience 20, the latest weights within 10 % of the best).
 Then ``greedy-runs-8/`` (session 13): the keep-rule code with ``--greedy-runs 8``
 (qLogNEI on the residual GP from 8 runs instead of 20), stopped after 20 of 30 pairs.
-Last, ``greedy-spaced/`` (session 13): the keep-rule checkpoint with greedy batches whose
-recipes lie at least 0.25 x sqrt(d) apart on the unit cube.
+Then ``greedy-spaced/`` (session 13): the keep-rule checkpoint with greedy batches whose
+recipes lie at least 0.25 x sqrt(d) apart on the unit cube. Last, ``schedule/``
+(session 14): the same meta-trained weights, with the adaptation steps below 20 runs
+(and the spread) chosen per run count on the held-out history recipes.
 Run from the repository root:
     python benchmarks/results/etch-budget40-runs/residual-gp/compare.py
 """
@@ -117,5 +119,11 @@ versus(
     "greedy-spaced, greedy batches at least 0.25 x sqrt(d) apart (keep-rule checkpoint)",
     ("keep-rule", kept),
     ("greedy-spaced", load([R + "/greedy-spaced/maml-ensemble__*.json"])),
+    (8, 12, 20, 28, 40),
+)
+versus(
+    "schedule, adaptation steps below 20 runs chosen on the held-out history recipes",
+    ("keep-rule", kept),
+    ("schedule", load([R + "/schedule/maml-ensemble__*.json"])),
     (8, 12, 20, 28, 40),
 )
