@@ -30,8 +30,8 @@ A share of the recipes is held out: their query loss after adaptation decides
 early stopping and which weights are kept; they then choose how many steps
 ``suggest`` adapts (at its rate) after 5, 10 and 20 runs, and calibrate the
 member spread after them (the factor by which member deviations must be
-scaled for the predictive spread to match the error). Training stops after ``patience``
-checks without a new best held-out loss, and the weights kept are the latest
+scaled for the predictive spread to match the error). Training stops after
+``patience`` checks without a new best held-out loss, and the weights kept are the latest
 whose held-out loss was within :data:`KEEP_TOLERANCE` of the best so far: a
 few held-out recipes cannot tell small differences apart, and among priors
 they score alike the longer-trained one predicted new recipes better.
@@ -44,7 +44,7 @@ Example:
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -271,22 +271,26 @@ def meta_train(
         if checks_since_best >= config.patience:
             stopped_early = True
             break
+    from recipeopt.models.ensemble import STEP_GRID
+
     final, gains = kept[1] if validation else _snapshot(params, log_gains)
     calibration = validation or _held_out_batches(sampler, train_ids, config.query, seed=seed)
     # NOTE: the meta-trained length ``inner_steps`` at ``inner_lr`` is not the best one at
     # ``adapt_lr`` or with more runs: on the etch benchmark 5 steps after 10 runs left the
     # RMSE where it was after 5 runs. The held-out recipes choose the length per size
     # (training recipes would favour no steps at all: the prior already fits them).
-    schedule = tuple(
-        (
-            int(batch[0].shape[1]),
-            _best_steps(net, final, gains, batch, config.adapt_lr)
-            if validation
-            else config.inner_steps,
-        )
+    grid = STEP_GRID if validation else (0, config.inner_steps)
+    walks = [
+        _adapt_along(net, final, gains, batch, config.adapt_lr, grid, keep_last=not validation)
         for batch in calibration
+    ]
+    schedule = tuple(
+        (int(batch[0].shape[1]), steps)
+        for batch, (steps, _) in zip(calibration, walks, strict=True)
     )
-    spread_prior, spread_adapted = _calibrate(net, final, gains, calibration, config, schedule)
+    spread_prior, spread_adapted = _calibrate(
+        net, final, calibration, [members for _, members in walks]
+    )
     return MetaResult(
         params=final,
         gains=gains,
@@ -453,22 +457,39 @@ def _adapted_predictions(
     return _predict_tasks(net, _adapt_tasks(net, start, gains, Xs, Ys, lr=lr, steps=steps), Xq)
 
 
-def _best_steps(net: MLP, params: dict, gains: dict, batch: Batch, lr: float) -> int:
-    """Return the adaptation length with the lowest held-out query error of the ensemble mean."""
+def _adapt_along(
+    net: MLP,
+    params: dict,
+    gains: dict,
+    batch: Batch,
+    lr: float,
+    grid: Sequence[int],
+    *,
+    keep_last: bool = False,
+) -> tuple[int, Tensor]:
+    """Walk the adaptation lengths of ``grid`` on a batch's support sets (see ``walk_steps``).
+
+    Returns:
+        The length with the lowest query error of the ensemble mean (the last one with
+        ``keep_last``), and the members' query predictions ``s x tasks x n_q x m`` after it.
+    """
     from recipeopt.models.ensemble import walk_steps
 
     Xs, Ys, Xq, Yq = batch
 
-    def evaluate(p: dict) -> tuple[float, None] | None:
-        error = float(((_predict_tasks(net, p, Xq).mean(dim=0) - Yq) ** 2).mean())
-        return (error, None) if math.isfinite(error) else None
+    def evaluate(p: dict) -> tuple[float, Tensor] | None:
+        members = _predict_tasks(net, p, Xq)
+        error = float(((members.mean(dim=0) - Yq) ** 2).mean())
+        return (error, members) if math.isfinite(error) else None
 
-    best, _ = walk_steps(
+    (_, steps, _, members), _ = walk_steps(
         _per_task(params, len(Xs)),
         lambda p, k: _adapt_tasks(net, p, gains, Xs, Ys, lr=lr, steps=k),
         evaluate,
+        grid,
+        keep_last=keep_last,
     )
-    return best[1]
+    return steps, members
 
 
 def _validation_loss(
@@ -485,43 +506,32 @@ def _validation_loss(
 
 
 def _calibrate(
-    net: MLP,
-    params: dict,
-    gains: dict,
-    batches: list[Batch],
-    config: MetaConfig,
-    schedule: tuple[tuple[int, int], ...],
+    net: MLP, params: dict, batches: list[Batch], adapted: list[Tensor]
 ) -> tuple[Tensor, Tensor]:
     """Return the spread factors of the prior and of the adapted members on held-out queries.
 
-    Members adapt on each batch's support set as ``suggest`` would: the ``schedule``'s
-    steps for its size (one entry per batch, in order) at ``config.adapt_lr``. One
-    factor per metric covers every size: per size, the 40 queries of each of a few
-    held-out recipes decide too little (on the etch benchmark, three meta-training
-    seeds x three data seeds: coverage of 90 % intervals after 10 runs of 0.913-0.980
-    with a factor per size, 0.921-0.960 pooled).
+    ``adapted`` holds each batch's member predictions after adapting as ``suggest``
+    would (the schedule's steps for its size at ``adapt_lr``). One factor per metric
+    covers every size: per size, the 40 queries of each of a few held-out recipes
+    decide too little (on the etch benchmark, three meta-training seeds x three data
+    seeds: coverage of 90 % intervals after 10 runs of 0.913-0.980 with a factor per
+    size, 0.921-0.960 pooled).
     """
     from recipeopt.models.ensemble import spread_factor
 
     m = batches[0][3].shape[-1] if batches else 1
     if next(iter(params.values())).shape[0] < 2 or not batches:
         return torch.ones(m), torch.ones(m)  # one member has no spread to calibrate
-    prior_z: list[tuple[Tensor, Tensor, Tensor]] = []
-    adapted_z: list[tuple[Tensor, Tensor, Tensor]] = []
-    for batch, (_, steps) in zip(batches, schedule, strict=True):
-        _, _, Xq, Yq = batch
-        with torch.no_grad():
-            prior = torch.stack(
-                [predict_members(net, params, Xq[t]) for t in range(len(Xq))], dim=1
-            )
-        adapted = _adapted_predictions(net, params, gains, batch, lr=config.adapt_lr, steps=steps)
-        for values, out in ((prior, prior_z), (adapted, adapted_z)):
-            out.append((values.mean(dim=0), values.std(dim=0), Yq))
+    Y = torch.cat([batch[3].reshape(-1, m) for batch in batches])
     factors = []
-    for triples in (prior_z, adapted_z):
-        mean = torch.cat([t[0].reshape(-1, m) for t in triples])
-        std = torch.cat([t[1].reshape(-1, m) for t in triples])
-        Y = torch.cat([t[2].reshape(-1, m) for t in triples])
+    with torch.no_grad():
+        prior = [
+            torch.stack([predict_members(net, params, Xq[t]) for t in range(len(Xq))], dim=1)
+            for _, _, Xq, _ in batches
+        ]
+    for members in (prior, adapted):
+        mean = torch.cat([values.mean(dim=0).reshape(-1, m) for values in members])
+        std = torch.cat([values.std(dim=0).reshape(-1, m) for values in members])
         # NOTE: unit-RMS calibration gave 97 % coverage of 90 % intervals after 10 runs on
         # 10 held-out etch recipes (heavy-tailed errors); thousands of held-out points
         # support matching the 90 % interval itself.

@@ -363,8 +363,8 @@ def adapt_ensemble(
     the lowest error is kept. The same held-out predictions calibrate the spread
     (:func:`spread_factor`). With fewer than :data:`CV_MIN_RUNS` runs,
     ``default_steps`` and ``default_spread`` (chosen for this many runs on the
-    meta-training's held-out recipes) are used, and the held-out predictions (from 4 runs on) only
-    serve the comparison with the scratch ensemble.
+    meta-training's held-out recipes) are used, and the held-out predictions
+    (from 4 runs on) only serve the comparison with the scratch ensemble.
 
     Args:
         net: The member architecture.
