@@ -240,11 +240,15 @@ def pretrain(
             + ", ".join(f"{k} {g:.2f}" for k, g in report.gains.items())
             + "."
         )
-    if report.schedule:
+    # From CV_MIN_RUNS runs on, suggest cross-validates the length on the recipe's own runs.
+    from recipeopt.models.ensemble import CV_MIN_RUNS
+
+    scheduled = [(runs, steps) for runs, steps in report.schedule if runs < CV_MIN_RUNS]
+    if scheduled:
         click.echo(
             "Adaptation steps for suggest: "
-            + ", ".join(f"{steps} after {runs} runs" for runs, steps in report.schedule)
-            + "."
+            + ", ".join(f"{steps} after {runs} runs" for runs, steps in scheduled)
+            + f"; from {CV_MIN_RUNS} runs, chosen on the recipe's own runs by cross-validation."
         )
     click.echo(f"Wrote {report.path}.")
     if algorithm and algorithm != c.spec.model.algorithm:

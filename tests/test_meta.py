@@ -420,7 +420,9 @@ def test_pretrain_command_reports_counts(maml42):
     assert result.exit_code == 0, result.output
     assert "Meta-trained on 30 recipes (6000 runs)" in result.output
     assert "Adaptation steps for suggest: " in result.output
-    assert "after 5 runs" in result.output and "after 20 runs." in result.output
+    assert "after 5 runs" in result.output
+    assert "after 10 runs; from 20 runs, chosen" in result.output
+    assert "after 20 runs" not in result.output  # suggest cross-validates from 20 runs on
     assert "Dropped 0 runs with missing values" in result.output
     assert (maml42.parent / "etch42.fomaml.pt").exists()
     assert "model.algorithm: fomaml" in result.output

@@ -3,7 +3,8 @@
 Rows: session 4's maml-ensemble, ``greedy_runs`` 20 with ``residual_gp`` off (session 7,
 whose ``comparison.txt`` this script's first rows reproduce) and on (session 9), and
 ``guard-qlognei/`` (session 11: qLogNEI, not a greedy batch, whenever the guard sets the
-prior aside before 20 runs).
+prior aside before 20 runs) and ``schedule/`` (session 15: the session-12 early-stopping
+rule's checkpoint, adapted below 20 runs for the steps the held-out history recipes chose).
 
 Run from the repository root:
     python benchmarks/results/etch-budget100-residual-gp/compare.py
@@ -40,6 +41,7 @@ old = load([R + "/etch-maml-runs/maml-ensemble__*.json"])
 off = load([R + "/etch-budget100-greedy-runs-20/maml-ensemble__*.json"])
 new = load([R + "/etch-budget100-residual-gp/maml-ensemble__*.json"])
 guarded = load([R + "/etch-budget100-residual-gp/guard-qlognei/maml-ensemble__*.json"])
+scheduled = load([R + "/etch-budget100-residual-gp/schedule/maml-ensemble__*.json"])
 keys = sorted(new)
 print("recipes", keys)
 for name, d in (
@@ -48,6 +50,7 @@ for name, d in (
     ("residual_gp off", off),
     ("residual_gp on", new),
     ("guard-qlognei", guarded),
+    ("schedule", scheduled),
 ):
     k2 = [k for k in keys if k in d]
     to2 = [n_to(d[k], 0.2) for k in k2]
@@ -63,7 +66,7 @@ for name, d in (
         f"@40 {np.median([d[k][39] for k in k2]):.3f}",
     )
 k2 = [k for k in keys if k in gp]
-for name, d in (("residual_gp on", new), ("guard-qlognei", guarded)):
+for name, d in (("residual_gp on", new), ("guard-qlognei", guarded), ("schedule", scheduled)):
     print(
         f"{name} below gp @100",
         sum(d[k][99] < gp[k][99] for k in k2),
