@@ -5,6 +5,9 @@ whose ``comparison.txt`` this script's first rows reproduce) and on (session 9),
 ``guard-qlognei/`` (session 11: qLogNEI, not a greedy batch, whenever the guard sets the
 prior aside before 20 runs) and ``schedule/`` (session 15: the session-12 early-stopping
 rule's checkpoint, adapted below 20 runs for the steps the held-out history recipes chose).
+The gp rows are the session-2 and -4 records; ``gp-session15/`` holds the gp baseline rerun
+with the session-15 code (its GP batches differ from theirs) to 144 runs: its row
+uses their first 100 runs, and a last line gives its experiments to regret <= 0.1 within 144.
 
 Run from the repository root:
     python benchmarks/results/etch-budget100-residual-gp/compare.py
@@ -42,6 +45,8 @@ off = load([R + "/etch-budget100-greedy-runs-20/maml-ensemble__*.json"])
 new = load([R + "/etch-budget100-residual-gp/maml-ensemble__*.json"])
 guarded = load([R + "/etch-budget100-residual-gp/guard-qlognei/maml-ensemble__*.json"])
 scheduled = load([R + "/etch-budget100-residual-gp/schedule/maml-ensemble__*.json"])
+gp144 = load([R + "/etch-budget100-residual-gp/gp-session15/gp__*.json"])
+gp15 = {k: v[:100] for k, v in gp144.items()}
 keys = sorted(new)
 print("recipes", keys)
 for name, d in (
@@ -51,6 +56,7 @@ for name, d in (
     ("residual_gp on", new),
     ("guard-qlognei", guarded),
     ("schedule", scheduled),
+    ("gp (session 15)", gp15),
 ):
     k2 = [k for k in keys if k in d]
     to2 = [n_to(d[k], 0.2) for k in k2]
@@ -75,3 +81,14 @@ for name, d in (("residual_gp on", new), ("guard-qlognei", guarded), ("schedule"
         " @40",
         sum(d[k][39] < gp[k][39] for k in k2),
     )
+k15 = [k for k in keys if k in gp15]
+print(
+    "schedule against gp (session 15), recipes",
+    k15,
+    "below @100",
+    sum(scheduled[k][99] < gp15[k][99] for k in k15),
+    " @40",
+    sum(scheduled[k][39] < gp15[k][39] for k in k15),
+)
+to1 = [n_to(gp144[k], 0.1) for k in k15]
+print("gp (session 15) n_to_0.1 within 144 runs", to1, "median", np.median(to1))

@@ -12,7 +12,10 @@ Then ``greedy-runs-8/`` (session 13): the keep-rule code with ``--greedy-runs 8`
 Then ``greedy-spaced/`` (session 13): the keep-rule checkpoint with greedy batches whose
 recipes lie at least 0.25 x sqrt(d) apart on the unit cube. Last, ``schedule/``
 (session 14): the same meta-trained weights, with the adaptation steps below 20 runs
-(and the spread) chosen per run count on the held-out history recipes.
+(and the spread) chosen per run count on the held-out history recipes. Then the same
+``schedule/`` records against ``gp-session15/``: the gp baseline rerun on seeds 0-2 with
+the session-15 code (the committed gp records are from sessions 2-6, and the current code's
+GP batches differ from theirs).
 Run from the repository root:
     python benchmarks/results/etch-budget40-runs/residual-gp/compare.py
 """
@@ -124,6 +127,12 @@ versus(
 versus(
     "schedule, adaptation steps below 20 runs chosen on the held-out history recipes",
     ("keep-rule", kept),
+    ("schedule", load([R + "/schedule/maml-ensemble__*.json"])),
+    (8, 12, 20, 28, 40),
+)
+versus(
+    "schedule against the gp baseline rerun with the session-15 code",
+    ("gp (session 15)", load([R + "/gp-session15/gp__*.json"])),
     ("schedule", load([R + "/schedule/maml-ensemble__*.json"])),
     (8, 12, 20, 28, 40),
 )
