@@ -524,11 +524,8 @@ def _calibrate(
         return torch.ones(m), torch.ones(m)  # one member has no spread to calibrate
     Y = torch.cat([batch[3].reshape(-1, m) for batch in batches])
     factors = []
-    with torch.no_grad():
-        prior = [
-            torch.stack([predict_members(net, params, Xq[t]) for t in range(len(Xq))], dim=1)
-            for _, _, Xq, _ in batches
-        ]
+    with torch.no_grad():  # the members run on every recipe's queries at once
+        prior = [predict_members(net, params, Xq) for _, _, Xq, _ in batches]
     for members in (prior, adapted):
         mean = torch.cat([values.mean(dim=0).reshape(-1, m) for values in members])
         std = torch.cat([values.std(dim=0).reshape(-1, m) for values in members])
