@@ -16,7 +16,7 @@ A checkpoint is one ``torch.save`` file of plain tensors, numbers and strings
   ``inner_steps`` at every size);
 * ``history``: the content hash of the history files, and counts of recipes,
   runs and dropped runs;
-* ``versions``: recipeopt, torch and botorch.
+* ``versions``: :func:`library_versions`.
 
 :func:`check_compatible` refuses a checkpoint for other parameters, bounds,
 scales, choices or metrics, in one line that says what differs;
@@ -118,6 +118,16 @@ def metric_record(objective: Objective) -> list[dict[str, Any]]:
     ]
 
 
+def library_versions() -> dict[str, str]:
+    """Return the versions of recipeopt and of the libraries its numbers depend on."""
+    from importlib.metadata import version
+
+    return {
+        name: version(name)
+        for name in ("recipeopt", "torch", "botorch", "gpytorch", "linear_operator", "numpy")
+    }
+
+
 def save_checkpoint(
     path: Path,
     result: MetaResult,
@@ -136,10 +146,6 @@ def save_checkpoint(
         objective: The campaign's objective.
         history: ``hash``, ``files``, ``recipes``, ``runs`` and ``dropped`` counts.
     """
-    import botorch
-
-    import recipeopt
-
     payload = {
         "format": FORMAT,
         "params": {k: v.detach().cpu() for k, v in result.params.items()},
@@ -159,11 +165,7 @@ def save_checkpoint(
             "train_recipes": result.train_recipes,
             "validation_recipes": result.validation_recipes,
         },
-        "versions": {
-            "recipeopt": recipeopt.__version__,
-            "torch": str(torch.__version__),
-            "botorch": str(botorch.__version__),
-        },
+        "versions": library_versions(),
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")

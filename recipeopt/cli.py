@@ -534,6 +534,12 @@ def simulate_history(recipes: int, runs: int, seed: int, family: str, out: str) 
     "adapted ensemble (default: the campaign's model.residual_gp).",
 )
 @click.option(
+    "--trust-region/--no-trust-region",
+    default=None,
+    help="Whether the meta-learned methods' qLogNEI batches search a TuRBO box around the "
+    "best run (default: the campaign's model.trust_region).",
+)
+@click.option(
     "--learn-lr/--no-learn-lr",
     default=None,
     help="Meta-learn per-layer inner-rate gains in the meta-learned methods' checkpoints "
@@ -557,6 +563,7 @@ def benchmark(
     adapt_lr_scale: float | None,
     greedy_runs: int | None,
     residual_gp: bool | None,
+    trust_region: bool | None,
     learn_lr: bool | None,
     workers: int,
     out: str,
@@ -586,6 +593,7 @@ def benchmark(
         adapt_lr_scale=adapt_lr_scale,
         greedy_runs=greedy_runs,
         residual_gp=residual_gp,
+        trust_region=trust_region,
         learn_lr=learn_lr,
     )
     with Progress() as progress:

@@ -7,6 +7,7 @@ import math
 import re
 from pathlib import Path
 
+import botorch
 import numpy as np
 import pytest
 import torch
@@ -113,6 +114,7 @@ def test_smoke_benchmark_regret_never_increases(smoke):
             assert method == "maml-ensemble" and "[greedy:" in model
             assert re.search(r"steps=\d+,lr=[\d.]+\)", model)
     assert maml["checkpoint"].endswith("checkpoints/maml.pt")
+    assert maml["versions"]["botorch"] == botorch.__version__  # records say what made them
     assert {r["recipe"] for r in records} == {100_000, 100_001}  # test recipes, never history ones
 
 
@@ -135,8 +137,13 @@ def test_meta_learned_jobs_adapt_at_the_benchmark_rate_scale(smoke):
         if j.name == f"maml-ensemble__r{maml['recipe']}__s{maml['seed']}"
     )
     assert maml["adapt_lr_scale"] == bench_spec_scale()  # the campaign's default
-    record = run_job(replace(job, budget=8, adapt_lr_scale=0.25, greedy_runs=0, residual_gp=False))
+    record = run_job(
+        replace(
+            job, budget=8, adapt_lr_scale=0.25, greedy_runs=0, residual_gp=False, trust_region=False
+        )
+    )
     assert record["adapt_lr_scale"] == 0.25
+    assert record["trust_region"] is False and maml["trust_region"] is True
     assert record["greedy_runs"] == 0 and maml["greedy_runs"] > 0
     assert record["residual_gp"] is False and maml["residual_gp"] is True
     # qLogNEI from the second batch on, on the adapted ensemble itself (its guard may

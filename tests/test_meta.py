@@ -430,6 +430,7 @@ def test_pretrain_command_reports_counts(maml42):
     assert payload["config"]["algorithm"] == "fomaml"
     assert [p["name"] for p in payload["parameters"]][:2] == ["source_power", "bias_power"]
     assert json.dumps(payload["versions"])  # plain strings
+    assert {"torch", "botorch", "gpytorch"} <= set(payload["versions"])
     assert "Learned inner-rate gains" not in result.output  # model.learn_lr is off by default
     assert all(torch.equal(g, torch.ones_like(g)) for g in payload["gains"].values())
 

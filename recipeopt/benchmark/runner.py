@@ -31,7 +31,7 @@ from recipeopt.simulate.family import Family
 META_METHODS = {"maml-ensemble": "maml", "fomaml-ensemble": "fomaml", "reptile-ensemble": "reptile"}
 #: ``model`` settings a benchmark may override for the meta-learned methods (None: the
 #: campaign's), and which their records store.
-META_SETTINGS = ("adapt_lr_scale", "greedy_runs", "residual_gp")
+META_SETTINGS = ("adapt_lr_scale", "greedy_runs", "residual_gp", "trust_region")
 #: Methods the benchmark knows: designs, and models behind the same ``suggest``.
 METHODS = ("random", "sobol", "gp", "ensemble", *META_METHODS)
 
@@ -52,6 +52,7 @@ class Job:
     adapt_lr_scale: float | None = None
     greedy_runs: int | None = None
     residual_gp: bool | None = None
+    trust_region: bool | None = None
 
     @property
     def name(self) -> str:
@@ -77,6 +78,7 @@ def run_job(job: Job) -> dict:
 
     from recipeopt.benchmark.metrics import regret_trace
     from recipeopt.campaign import DESIGN_METHODS, Campaign
+    from recipeopt.checkpoints import library_versions
     from recipeopt.simulate.loop import run_loop
 
     torch.set_num_threads(1)
@@ -118,6 +120,7 @@ def run_job(job: Job) -> dict:
         "seconds": result.seconds,
         "batch_methods": result.methods,
         "models": result.models,
+        "versions": library_versions(),
     }
 
 
@@ -139,6 +142,7 @@ class Benchmark:
     adapt_lr_scale: float | None = None
     greedy_runs: int | None = None
     residual_gp: bool | None = None
+    trust_region: bool | None = None
     learn_lr: bool | None = None
 
     def history_table(self, recipe: int) -> pd.DataFrame:
@@ -258,6 +262,7 @@ class Benchmark:
                 adapt_lr_scale=self.adapt_lr_scale,
                 greedy_runs=self.greedy_runs,
                 residual_gp=self.residual_gp,
+                trust_region=self.trust_region,
             )
             for index in family.test_recipes(self.test_recipes)
             for seed in range(self.seeds)

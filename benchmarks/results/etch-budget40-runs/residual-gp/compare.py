@@ -70,12 +70,19 @@ for label, keys in (
     print(f"  regret <= 0.2 by 40 runs: on {hit[0]}, gp {hit[1]} of {len(keys)}")
 
 
-def versus(title: str, base: tuple[str, dict], alt: tuple[str, dict], at: tuple[int, ...]) -> None:
-    """Print ``alt`` against ``base`` and the GP on the pairs both hold."""
+def versus(
+    title: str,
+    base: tuple[str, dict],
+    alt: tuple[str, dict],
+    at: tuple[int, ...],
+    reference: tuple[str, dict] | None = None,
+) -> None:
+    """Print ``alt`` against ``base`` and a GP (the committed gp records unless given)."""
     (base_name, b), (alt_name, a) = base, alt
+    ref_name, ref = reference or ("gp", gp)
     keys = sorted(a.keys() & b.keys())
     print(f"== {title}: {len(keys)} pairs")
-    for name, d in (("gp", gp), (base_name, b), (alt_name, a)):
+    for name, d in ((ref_name, ref), (base_name, b), (alt_name, a)):
         cells = "  ".join(
             f"@{n} median {np.median([d[k][n - 1] for k in keys]):.3f}"
             f" mean {np.mean([d[k][n - 1] for k in keys]):.3f}"
@@ -83,11 +90,11 @@ def versus(title: str, base: tuple[str, dict], alt: tuple[str, dict], at: tuple[
         )
         print(f"  {name:18s} {cells}")
     for n in (28, 40):
-        below = [sum(d[k][n - 1] < gp[k][n - 1] for k in keys) for d in (b, a)]
+        below = [sum(d[k][n - 1] < ref[k][n - 1] for k in keys) for d in (b, a)]
         better = sum(a[k][n - 1] < b[k][n - 1] for k in keys)
         worse = sum(a[k][n - 1] > b[k][n - 1] for k in keys)
         print(
-            f"  @{n}: below gp: {base_name} {below[0]}, {alt_name} {below[1]};"
+            f"  @{n}: below {ref_name}: {base_name} {below[0]}, {alt_name} {below[1]};"
             f" {alt_name} against {base_name}: better {better}, worse {worse}"
         )
 
@@ -130,9 +137,26 @@ versus(
     ("schedule", load([R + "/schedule/maml-ensemble__*.json"])),
     (8, 12, 20, 28, 40),
 )
+gp15 = ("gp (session 15)", load([R + "/gp-session15/gp__*.json"]))
+schedule = ("schedule", load([R + "/schedule/maml-ensemble__*.json"]))
 versus(
     "schedule against the gp baseline rerun with the session-15 code",
-    ("gp (session 15)", load([R + "/gp-session15/gp__*.json"])),
-    ("schedule", load([R + "/schedule/maml-ensemble__*.json"])),
+    gp15,
+    schedule,
     (8, 12, 20, 28, 40),
+)
+versus(
+    "no-trust-region, qLogNEI on the residual GP over the whole cube (stopped after 14 pairs)",
+    schedule,
+    ("no trust region", load([R + "/no-trust-region/maml-ensemble__*.json"])),
+    (20, 28, 40),
+    reference=gp15,
+)
+versus(
+    "greedy-trust-region, greedy batches also rank 20,000 candidates in the trust region"
+    " (ablation.patch; stopped after 10 pairs)",
+    schedule,
+    ("greedy + region", load([R + "/greedy-trust-region/maml-ensemble__*.json"])),
+    (8, 12, 20, 28, 40),
+    reference=gp15,
 )
