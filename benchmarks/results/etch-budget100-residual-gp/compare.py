@@ -92,3 +92,15 @@ print(
 )
 to1 = [n_to(gp144[k], 0.1) for k in k15]
 print("gp (session 15) n_to_0.1 within 144 runs", to1, "median", np.median(to1))
+# Recipes 100003 and 100008 (above 0.1 at 144 runs) to 196 runs; 100000-100002 stop at 144.
+gp196 = {**gp144, **load([R + "/etch-budget100-residual-gp/gp-session16-196/gp__*.json"])}
+to1 = {k: n_to(gp196[k], 0.1) for k in k15}
+print("gp (session 15) n_to_0.1, 100003 and 100008 to 196 runs", list(to1.values()))
+print("  not reached: recipe -> runs made", {k: len(gp196[k]) for k in k15 if to1[k] == np.inf})
+# A recipe not reached within its L runs may reach 0.1 at run L + 1 or never, so the
+# GP's median lies between these two.
+lo = np.median([n if n != np.inf else len(gp196[k]) + 1 for k, n in to1.items()])
+hi = np.median(list(to1.values()))
+m = np.median([n_to(scheduled[k], 0.1) for k in k15])
+print(f"  gp median n_to_0.1 between {lo:.1f} and {hi:.1f}; schedule's median {m:.1f} is", end=" ")
+print(f"{m / hi:.3f}x to {m / lo:.3f}x of it")
