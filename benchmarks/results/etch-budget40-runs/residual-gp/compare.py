@@ -146,7 +146,7 @@ versus(
     (8, 12, 20, 28, 40),
 )
 versus(
-    "no-trust-region, qLogNEI on the residual GP over the whole cube (stopped after 14 pairs)",
+    "no-trust-region, qLogNEI on the residual GP over the whole cube",
     schedule,
     ("no trust region", load([R + "/no-trust-region/maml-ensemble__*.json"])),
     (20, 28, 40),
