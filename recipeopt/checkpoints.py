@@ -124,7 +124,15 @@ def library_versions() -> dict[str, str]:
 
     return {
         name: version(name)
-        for name in ("recipeopt", "torch", "botorch", "gpytorch", "linear_operator", "numpy")
+        for name in (
+            "recipeopt",
+            "torch",
+            "botorch",
+            "gpytorch",
+            "linear_operator",
+            "numpy",
+            "scipy",
+        )
     }
 
 

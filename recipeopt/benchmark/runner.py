@@ -259,10 +259,7 @@ class Benchmark:
                 self.batch,
                 *landscapes[index],
                 checkpoint=checkpoints.get((method, index), ""),
-                adapt_lr_scale=self.adapt_lr_scale,
-                greedy_runs=self.greedy_runs,
-                residual_gp=self.residual_gp,
-                trust_region=self.trust_region,
+                **{key: getattr(self, key) for key in META_SETTINGS},
             )
             for index in family.test_recipes(self.test_recipes)
             for seed in range(self.seeds)
