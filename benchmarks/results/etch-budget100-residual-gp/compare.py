@@ -1,4 +1,4 @@
-"""Compare the budget-100 maml-ensemble records with the seed-0 gp ones.
+"""Compare the budget-100 maml-ensemble records with the gp ones (seed 0, then seeds 1-2).
 
 Rows: session 4's maml-ensemble, ``greedy_runs`` 20 with ``residual_gp`` off (session 7,
 whose ``comparison.txt`` this script's first rows reproduce) and on (session 9), and
@@ -7,7 +7,9 @@ prior aside before 20 runs) and ``schedule/`` (session 15: the session-12 early-
 rule's checkpoint, adapted below 20 runs for the steps the held-out history recipes chose).
 The gp rows are the session-2 and -4 records; ``gp-session15/`` holds the gp baseline rerun
 with the session-15 code (its GP batches differ from theirs) to 144 runs: its row
-uses their first 100 runs, and a last line gives its experiments to regret <= 0.1 within 144.
+uses their first 100 runs, and a line gives its experiments to regret <= 0.1 within 144.
+The last section adds seeds 1 and 2 (session 17: ``seeds-1-2/``, the same code and
+checkpoint as ``schedule/`` and ``gp-session15/``, both methods to 100 runs).
 
 Run from the repository root:
     python benchmarks/results/etch-budget100-residual-gp/compare.py
@@ -21,14 +23,14 @@ import numpy as np
 R = "benchmarks/results"
 
 
-def load(patterns: list[str]) -> dict[int, np.ndarray]:
-    """Return ``{recipe: regret trace}`` of the seed-0 budget-100 records."""
+def load(patterns: list[str], seed: int = 0) -> dict[int, np.ndarray]:
+    """Return ``{recipe: regret trace}`` of the budget-100 records of ``seed``."""
     out = {}
     for pattern in patterns:
         for path in glob.glob(pattern):
             with open(path) as f:
                 record = json.load(f)
-            if record["seed"] == 0 and record["budget"] >= 100:
+            if record["seed"] == seed and record["budget"] >= 100:
                 out[record["recipe"]] = np.array(record["regret"])
     return out
 
@@ -104,3 +106,42 @@ hi = np.median(list(to1.values()))
 m = np.median([n_to(scheduled[k], 0.1) for k in k15])
 print(f"  gp median n_to_0.1 between {lo:.1f} and {hi:.1f}; schedule's median {m:.1f} is", end=" ")
 print(f"{m / hi:.3f}x to {m / lo:.3f}x of it")
+
+
+def to_bounds(traces: dict[int, np.ndarray], target: float = 0.1) -> tuple[list, list]:
+    """Experiments to ``target`` per recipe, as (fewest possible, most possible).
+
+    A trace that does not reach it within its L runs may reach it at run L + 1 or never.
+    """
+    hi = [n_to(t, target) for t in traces.values()]
+    lo = [n if n != np.inf else len(t) + 1 for n, t in zip(hi, traces.values(), strict=True)]
+    return lo, hi
+
+
+print("== seeds 0-2 (seed 0: gp to 144/196 runs as above; seeds 1-2: both to 100 runs)")
+both: dict[str, list[np.ndarray]] = {
+    "maml-ensemble": [scheduled[k] for k in k15],
+    "gp": [gp196[k] for k in k15],
+}
+for seed in (1, 2):
+    maml_s = load([R + "/etch-budget100-residual-gp/seeds-1-2/maml-ensemble__*.json"], seed=seed)
+    gp_s = load([R + "/etch-budget100-residual-gp/seeds-1-2/gp__*.json"], seed=seed)
+    ks = [k for k in sorted(maml_s) if k in gp_s]
+    both["maml-ensemble"] += [maml_s[k] for k in ks]
+    both["gp"] += [gp_s[k] for k in ks]
+    print(f"  seed {seed}, {len(ks)} recipes:", ks)
+    print("    maml-ensemble n_to_0.1", [n_to(maml_s[k], 0.1) for k in ks])
+    print("    gp            n_to_0.1", [n_to(gp_s[k], 0.1) for k in ks])
+    for at in (40, 100):
+        below = sum(maml_s[k][at - 1] < gp_s[k][at - 1] for k in ks)
+        print(f"    regret @{at}: maml-ensemble below gp in {below} of {len(ks)}", end="; ")
+        print(f"medians {np.median([maml_s[k][at - 1] for k in ks]):.3f}", end=" ")
+        print(f"against {np.median([gp_s[k][at - 1] for k in ks]):.3f}")
+medians = {}
+for name, traces in both.items():
+    lo, hi = to_bounds(dict(enumerate(traces)))
+    medians[name] = (np.median(lo), np.median(hi))
+    print(f"  {name:13s} {len(traces)} pairs: median n_to_0.1 between", end=" ")
+    print(f"{medians[name][0]:.1f} and {medians[name][1]:.1f}")
+(m_lo, m_hi), (g_lo, g_hi) = medians["maml-ensemble"], medians["gp"]
+print(f"  ratio maml-ensemble / gp between {m_lo / g_hi:.3f}x and {m_hi / g_lo:.3f}x (target 0.5x)")
