@@ -84,7 +84,8 @@ class Status:
         fit: Cross-validated RMSE per metric (columns ``metric, rmse, unit, n, folds``),
             or None with fewer than 4 complete runs.
         last_method: Method of the most recent batch.
-        last_model: Model identity of the most recent batch.
+        last_model: Model identity of the most recent batch (of its first run: the
+            batch's hedge runs, see ``model.hedge``, name the GP that chose them).
     """
 
     counts: dict[str, int]
@@ -249,7 +250,8 @@ class Campaign:
         With ``maml-ensemble`` (the default when the campaign has history), the
         first batch is chosen by the meta-prior alone among random feasible
         recipes, the batches before ``model.greedy_runs`` complete runs the same
-        way by the prior adapted to them, and every later one, or every one
+        way by the prior adapted to them (but for ``model.hedge`` runs of each, which
+        qLogNEI on a plain GP chooses, the prior's picks pending), and every later one, or every one
         after the negative-transfer guard set the prior aside for the scratch
         ensemble, by qLogNEI, on a GP fitted to the runs' residuals from that
         model (``model.residual_gp``). With ``ensemble``
@@ -773,7 +775,18 @@ class Campaign:
         if same_in_batch:  # choose the shared values with the best single recipe, then the batch
             first = space.records(propose(space, 1))[0]
             space = space.with_fixed({name: first[name] for name in same_in_batch})
-        values = propose(space, q)
+        # NOTE: only a greedy batch is hedged: it trusts the prior's mean alone, while
+        # qLogNEI's batches weigh the GP's own spread, and hedging them as well cost the
+        # trust region's late refinement (see ``model.hedge``).
+        hedge = min(self.spec.model.hedge, q - 1) if propose is greedy and len(X) else 0
+        values = propose(space, q - hedge)
+        identities = [identity] * len(values)
+        if hedge:
+            extra, hedge_identity = self._hedge_batch(
+                space, X, Y, X_pending, values, hedge, used=used, seed=seed
+            )
+            values = np.concatenate([values, extra])
+            identities += [hedge_identity] * hedge
         cube = torch.as_tensor(space.to_cube(values))
         p = predict(
             surrogate,
@@ -798,12 +811,49 @@ class Campaign:
                     params=row,
                     method=method,
                     predicted=predicted,
-                    model=identity,
+                    model=identities[i],
                     seed=seed,
                     note=note,
                 )
             )
         return new
+
+    def _hedge_batch(
+        self,
+        space: Space,
+        X: Tensor,
+        Y: Tensor,
+        X_pending: Tensor,
+        chosen: np.ndarray,
+        q: int,
+        *,
+        used: np.ndarray,
+        seed: int,
+    ) -> tuple[np.ndarray, str]:
+        """Return ``q`` recipes of qLogNEI on a plain GP over the whole space, and its identity.
+
+        The GP knows nothing of the history, and ``chosen`` (the rest of the batch)
+        enters as pending runs, so these recipes hedge the batch against a prior that
+        misleads the campaign and a trust region stuck around a local optimum.
+        """
+        import torch
+
+        from recipeopt.acquisition import build_acquisition
+
+        gp, name = self._gp(X, Y)
+        cube = torch.as_tensor(space.to_cube(chosen))
+        acqf = build_acquisition(
+            gp,
+            self.objective.mc_objective(),
+            X,
+            torch.cat([X_pending.to(cube), cube]),
+            seed=seed,
+            constraints=self.objective.outcome_callables(),
+        )
+        taken = np.concatenate([used.reshape(-1, space.dim), cube.numpy()])
+        values = self._optimized(space, q, acqf=acqf, region=None, used=taken, seed=seed)
+        identity = f"{name} [hedge: qLogNEI over the whole space, the rest of the batch pending]"
+        return values, identity
 
     def _optimized(
         self,
@@ -971,7 +1021,8 @@ class Campaign:
         fit_table = None
         if fit and len(complete) >= 4:
             fit_table = self.cross_validate(runs, seed=self.spec.seed if seed is None else seed)
-        last = runs.iloc[-1] if len(runs) else None
+        # The batch's first run names its model (its hedge runs, last, name their own).
+        last = runs[runs["batch_id"] == runs["batch_id"].iloc[-1]].iloc[0] if len(runs) else None
         return Status(
             counts=counts,
             best=best,

@@ -540,6 +540,13 @@ def simulate_history(recipes: int, runs: int, seed: int, family: str, out: str) 
     "best run (default: the campaign's model.trust_region).",
 )
 @click.option(
+    "--hedge",
+    type=click.IntRange(0),
+    default=None,
+    help="Runs of each greedy meta-learned batch after the first that come from qLogNEI on a "
+    "plain GP over the whole space (default: the campaign's model.hedge).",
+)
+@click.option(
     "--learn-lr/--no-learn-lr",
     default=None,
     help="Meta-learn per-layer inner-rate gains in the meta-learned methods' checkpoints "
@@ -564,6 +571,7 @@ def benchmark(
     greedy_runs: int | None,
     residual_gp: bool | None,
     trust_region: bool | None,
+    hedge: int | None,
     learn_lr: bool | None,
     workers: int,
     out: str,
@@ -594,6 +602,7 @@ def benchmark(
         greedy_runs=greedy_runs,
         residual_gp=residual_gp,
         trust_region=trust_region,
+        hedge=hedge,
         learn_lr=learn_lr,
     )
     with Progress() as progress:

@@ -139,10 +139,17 @@ def test_meta_learned_jobs_adapt_at_the_benchmark_rate_scale(smoke):
     assert maml["adapt_lr_scale"] == bench_spec_scale()  # the campaign's default
     record = run_job(
         replace(
-            job, budget=8, adapt_lr_scale=0.25, greedy_runs=0, residual_gp=False, trust_region=False
+            job,
+            budget=8,
+            adapt_lr_scale=0.25,
+            greedy_runs=0,
+            residual_gp=False,
+            trust_region=False,
+            hedge=0,
         )
     )
     assert record["adapt_lr_scale"] == 0.25
+    assert record["hedge"] == 0 and maml["hedge"] == 1
     assert record["trust_region"] is False and maml["trust_region"] is True
     assert record["greedy_runs"] == 0 and maml["greedy_runs"] > 0
     assert record["residual_gp"] is False and maml["residual_gp"] is True

@@ -202,7 +202,7 @@ def test_suggest_pretrains_on_demand_then_adapts_without_touching_the_checkpoint
     campaign.record(fake_results(first))
     second = campaign.suggest(seed=3)
     assert path.read_bytes() == before  # adaptation is functional: the meta-weights stay
-    model = campaign.runs()["model"].iloc[-1]
+    model = campaign.status(fit=False).last_model
     assert "steps=" in model and "prior" not in model
     space = campaign.space
     assert space.feasible(space.values(second)).all()
@@ -256,8 +256,9 @@ def test_maml_batches_are_greedy_until_greedy_runs(maml42):
     from recipeopt.campaign import GREEDY_CANDIDATES, _seeded
     from recipeopt.design import candidate_pool
 
-    # The guard is off: a 2-epoch prior may fail its skill check on made-up results.
-    campaign = with_model(Campaign.load(maml42), greedy_runs=8, guard=False)
+    # The guard is off: a 2-epoch prior may fail its skill check on made-up results. No
+    # hedge runs: the whole batch is the greedy one (test_greedy_batches_hedge_... covers it).
+    campaign = with_model(Campaign.load(maml42), greedy_runs=8, guard=False, hedge=0)
     campaign.record(fake_results(campaign.suggest(seed=3)))
     runs = campaign.runs()
     X, Y = campaign.training_data(runs)
@@ -298,6 +299,52 @@ def test_maml_batches_are_greedy_until_greedy_runs(maml42):
     models = eager.runs()["model"]
     assert models.iloc[0].endswith("prior)") and models.iloc[-1].startswith("maml-ensemble(")
     assert "greedy" not in models.iloc[-1]
+
+
+def test_greedy_batches_hedge_with_a_plain_gp_and_the_rest_of_the_batch_pending(maml42):
+    from recipeopt.acquisition import build_acquisition
+
+    campaign = with_model(Campaign.load(maml42), guard=False)
+    first = campaign.suggest(seed=3)  # no runs yet: the prior's batch has no hedge
+    assert not campaign.runs()["model"].str.contains("hedge").any()
+    campaign.record(fake_results(first))
+    runs = campaign.runs()
+    X, Y = campaign.training_data(runs)
+    second = campaign.suggest(seed=3)
+    batch = campaign.runs().set_index("run_id").loc[second["run_id"]]
+    models = batch["model"].tolist()
+    assert models[-1].startswith("SingleTaskGP [hedge:")
+    assert all("[greedy:" in m for m in models[:-1])
+    assert (batch["method"] == "maml-ensemble").all()
+    assert campaign.status(fit=False).last_model == models[0]
+    # The hedge run is qLogNEI's on a constant-mean GP over the whole cube, with the three
+    # greedy runs pending: it scores above 256 random recipes of the cube.
+    space = campaign.space
+    cube = torch.as_tensor(space.to_cube(space.values(second)))
+    gp, _ = campaign._gp(X, Y)
+    acqf = build_acquisition(
+        gp,
+        campaign.objective.mc_objective(),
+        X,
+        cube[:-1],
+        seed=3,
+        constraints=campaign.objective.outcome_callables(),
+    )
+    others = torch.rand(256, space.dim, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        hedge, scores = acqf(cube[-1:].unsqueeze(1)), acqf(others.double().unsqueeze(1))
+    assert float(hedge) > float(scores.max())
+    # A batch of one is the model's alone, hedge 0 turns the hedge off, and qLogNEI's
+    # batches (from greedy_runs runs on) are not hedged.
+    campaign.record(fake_results(second))
+    for variant, q in ((campaign, 1), (with_model(campaign, hedge=0), 4)):
+        variant.suggest(q, seed=3)
+        assert "[greedy:" in variant.status(fit=False).last_model
+        assert not variant.runs()["model"].iloc[-q:].str.contains("hedge").any()
+    eager = with_model(campaign, greedy_runs=8)
+    eager.suggest(seed=3)
+    assert eager.status(fit=False).last_model.startswith("SingleTaskGP on the residuals of")
+    assert not eager.runs()["model"].iloc[-4:].str.contains("hedge").any()
 
 
 def test_same_seed_same_maml_suggestions(maml42, tmp_path):
@@ -384,7 +431,7 @@ def test_guard_falls_back_to_scratch_when_the_prior_is_wrong(maml42):
     batch = campaign.suggest(12, method="sobol")
     campaign.record(fake_results(batch, seed=int(rng.integers(100))))
     campaign.suggest(seed=0)
-    model = campaign.runs()["model"].iloc[-1]
+    model = campaign.status(fit=False).last_model
     assert "guard" in model and "greedy" not in model
     # Before greedy_runs too, a batch whose prior the guard set aside is qLogNEI's, on
     # the GP over the scratch ensemble.
@@ -410,9 +457,9 @@ def test_guard_returns_to_the_design_when_the_prior_mispredicts_the_first_runs(m
     # under qLogNEI's GP.
     campaign.record(fake_results(second, seed=2))
     campaign.suggest(4, seed=0)
-    last = campaign.runs().iloc[-1]
-    assert last["method"] == "maml-ensemble"
-    assert last["model"].startswith("SingleTaskGP on the residuals of deep-ensemble(")
+    status = campaign.status(fit=False)
+    assert status.last_method == "maml-ensemble"
+    assert status.last_model.startswith("SingleTaskGP on the residuals of deep-ensemble(")
 
 
 def test_pretrain_command_reports_counts(maml42):
@@ -470,5 +517,6 @@ def test_dep7_maml_loop_with_choices_equality_and_same_in_batch(tmp_path):
     unguarded = "model: {meta_epochs: 2, guard: false}\n"
     dep7 = scratch_copy(ROOT / "campaigns" / "dep7.yaml", tmp_path, model=unguarded)
     dep7_cli_rounds(dep7, tmp_path, 2)
-    models = Campaign.load(dep7).runs()["model"]
-    assert models.iloc[0].endswith("prior)") and "steps=" in models.iloc[-1]
+    campaign = Campaign.load(dep7)
+    assert campaign.runs()["model"].iloc[0].endswith("prior)")
+    assert "steps=" in campaign.status(fit=False).last_model

@@ -31,7 +31,7 @@ from recipeopt.simulate.family import Family
 META_METHODS = {"maml-ensemble": "maml", "fomaml-ensemble": "fomaml", "reptile-ensemble": "reptile"}
 #: ``model`` settings a benchmark may override for the meta-learned methods (None: the
 #: campaign's), and which their records store.
-META_SETTINGS = ("adapt_lr_scale", "greedy_runs", "residual_gp", "trust_region")
+META_SETTINGS = ("adapt_lr_scale", "greedy_runs", "residual_gp", "trust_region", "hedge")
 #: Methods the benchmark knows: designs, and models behind the same ``suggest``.
 METHODS = ("random", "sobol", "gp", "ensemble", *META_METHODS)
 
@@ -53,6 +53,7 @@ class Job:
     greedy_runs: int | None = None
     residual_gp: bool | None = None
     trust_region: bool | None = None
+    hedge: int | None = None
 
     @property
     def name(self) -> str:
@@ -143,6 +144,7 @@ class Benchmark:
     greedy_runs: int | None = None
     residual_gp: bool | None = None
     trust_region: bool | None = None
+    hedge: int | None = None
     learn_lr: bool | None = None
 
     def history_table(self, recipe: int) -> pd.DataFrame:

@@ -80,9 +80,11 @@ def run_loop(
         measured.insert(0, "run_id", table["run_id"].to_numpy())
         campaign.record(measured)
         result.objective.extend(float(v) for v in family.score(task, table[names]))
-        last = campaign.runs().iloc[-1]
-        result.methods.append(str(last["method"]))
-        result.models.append("" if pd.isna(last["model"]) else str(last["model"]))
+        runs = campaign.runs()
+        # NOTE: the batch's first run names its model; hedge runs come last in a batch.
+        first = runs[runs["run_id"] == table["run_id"].iloc[0]].iloc[0]
+        result.methods.append(str(first["method"]))
+        result.models.append("" if pd.isna(first["model"]) else str(first["model"]))
         if on_batch is not None:
             on_batch(result)
     return result

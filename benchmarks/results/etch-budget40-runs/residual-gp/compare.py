@@ -15,7 +15,10 @@ recipes lie at least 0.25 x sqrt(d) apart on the unit cube. Last, ``schedule/``
 (and the spread) chosen per run count on the held-out history recipes. Then the same
 ``schedule/`` records against ``gp-session15/``: the gp baseline rerun on seeds 0-2 with
 the session-15 code (the committed gp records are from sessions 2-6, and the current code's
-GP batches differ from theirs).
+GP batches differ from theirs). Then ``no-trust-region/`` and ``greedy-trust-region/``
+(session 16). Last, session 18: ``hedge-every-batch/`` (an ablation: from the second batch
+on, 1 of the 4 runs of every batch from qLogNEI on a plain GP; stopped after 20 pairs) and
+``hedge/`` (the product's ``model.hedge`` 1: only greedy batches are hedged).
 Run from the repository root:
     python benchmarks/results/etch-budget40-runs/residual-gp/compare.py
 """
@@ -157,6 +160,22 @@ versus(
     " (ablation.patch; stopped after 10 pairs)",
     schedule,
     ("greedy + region", load([R + "/greedy-trust-region/maml-ensemble__*.json"])),
+    (8, 12, 20, 28, 40),
+    reference=gp15,
+)
+hedged = ("hedge", load([R + "/hedge/maml-ensemble__*.json"]))
+versus(
+    "hedge-every-batch, from the second batch on 1 of 4 runs from qLogNEI on a plain GP over"
+    " the whole space (ablation.patch; stopped after 20 pairs)",
+    schedule,
+    ("hedge every batch", load([R + "/hedge-every-batch/maml-ensemble__*.json"])),
+    (12, 20, 28, 32, 36, 40),
+    reference=gp15,
+)
+versus(
+    "hedge, 1 of 4 runs of each greedy batch after the first from qLogNEI on a plain GP",
+    schedule,
+    hedged,
     (8, 12, 20, 28, 40),
     reference=gp15,
 )
