@@ -250,8 +250,9 @@ class Campaign:
         With ``maml-ensemble`` (the default when the campaign has history), the
         first batch is chosen by the meta-prior alone among random feasible
         recipes, the batches before ``model.greedy_runs`` complete runs the same
-        way by the prior adapted to them (but for ``model.hedge`` runs of each, which
-        qLogNEI on a plain GP chooses, the prior's picks pending), and every later one, or every one
+        way by the prior adapted to them (but for ``model.hedge`` runs of each,
+        which qLogNEI on a plain GP chooses with the prior's picks pending), and
+        every later one, or every one
         after the negative-transfer guard set the prior aside for the scratch
         ensemble, by qLogNEI, on a GP fitted to the runs' residuals from that
         model (``model.residual_gp``). With ``ensemble``
@@ -832,9 +833,8 @@ class Campaign:
     ) -> tuple[np.ndarray, str]:
         """Return ``q`` recipes of qLogNEI on a plain GP over the whole space, and its identity.
 
-        The GP knows nothing of the history, and ``chosen`` (the rest of the batch)
-        enters as pending runs, so these recipes hedge the batch against a prior that
-        misleads the campaign and a trust region stuck around a local optimum.
+        The GP knows nothing of the history, and ``chosen`` (the prior's picks) enters
+        as pending runs, so these recipes hedge the batch against a prior that misleads.
         """
         import torch
 

@@ -3,7 +3,9 @@
 Each recipe here is set against the parent folder's random, ensemble and gp records
 and ``greedy-runs-20/`` (the same code with ``residual_gp`` off); ``guard-qlognei/``
 (session 10) proposes by qLogNEI, not greedily, whenever the guard sets the prior aside
-before 20 runs. Run from the repository root:
+before 20 runs. The last rows (session 18) rerun the GP with the current code, and
+maml-ensemble with ``model.hedge`` 1 (``session18/``) and 0 (``session18/hedge-0/``).
+Run from the repository root:
     python benchmarks/results/etch-unlike-runs/residual-gp/compare.py
 """
 
@@ -35,10 +37,17 @@ methods = {
     "guard-qlognei": load(R + "/guard-qlognei/maml-ensemble__*.json"),
 }
 keys = sorted(gp)
+
+
+def medians(methods: dict[str, dict[int, np.ndarray]]) -> None:
+    """Print each method's median regret at 20/40/60 runs and each recipe's at 40."""
+    for name, d in methods.items():
+        at = "  ".join(f"@{n} {np.median([d[k][n - 1] for k in keys]):.3f}" for n in (20, 40, 60))
+        print(f"  {name:16s} {at}  @40 each {[round(float(d[k][39]), 2) for k in keys]}")
+
+
 print(f"{len(keys)} recipes, seed 0; median regret (and each recipe's at 40)")
-for name, d in methods.items():
-    at = "  ".join(f"@{n} {np.median([d[k][n - 1] for k in keys]):.3f}" for n in (20, 40, 60))
-    print(f"  {name:16s} {at}  @40 each {[round(float(d[k][39]), 2) for k in keys]}")
+medians(methods)
 for name in ("residual_gp on", "guard-qlognei"):
     d = methods[name]
     print(
@@ -46,4 +55,22 @@ for name in ("residual_gp on", "guard-qlognei"):
         ", ".join(f"{sum(d[k][n - 1] < gp[k][n - 1] for k in keys)} @{n}" for n in (40, 60)),
         f"(mean regret @40 {np.mean([d[k][39] for k in keys]):.3f},"
         f" gp {np.mean([gp[k][39] for k in keys]):.3f})",
+    )
+
+S18 = R + "/session18"
+gp18 = load(S18 + "/gp__*.json")
+rerun = {
+    "gp (session 18)": gp18,
+    "hedge 0": load(S18 + "/hedge-0/maml-ensemble__*.json"),
+    "hedge 1": load(S18 + "/maml-ensemble__*.json"),
+}
+print("session 18: the current code's gp and maml-ensemble (hedge 0 and 1)")
+medians(rerun)
+for name in ("hedge 0", "hedge 1"):
+    d = rerun[name]
+    print(
+        f"  {name} below gp (session 18) in",
+        ", ".join(f"{sum(d[k][n - 1] < gp18[k][n - 1] for k in keys)} @{n}" for n in (20, 40, 60)),
+        f"(mean regret @40 {np.mean([d[k][39] for k in keys]):.3f},"
+        f" gp {np.mean([gp18[k][39] for k in keys]):.3f})",
     )
