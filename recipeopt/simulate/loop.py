@@ -80,11 +80,9 @@ def run_loop(
         measured.insert(0, "run_id", table["run_id"].to_numpy())
         campaign.record(measured)
         result.objective.extend(float(v) for v in family.score(task, table[names]))
-        runs = campaign.runs()
-        # NOTE: the batch's first run names its model; hedge runs come last in a batch.
-        first = runs[runs["run_id"] == table["run_id"].iloc[0]].iloc[0]
-        result.methods.append(str(first["method"]))
-        result.models.append("" if pd.isna(first["model"]) else str(first["model"]))
+        last = campaign.status(fit=False)  # names the batch by its first run, not a hedge run
+        result.methods.append(str(last.last_method))
+        result.models.append("" if pd.isna(last.last_model) else str(last.last_model))
         if on_batch is not None:
             on_batch(result)
     return result
