@@ -127,6 +127,9 @@ for seed in (1, 2):
     maml_s = load([R + "/etch-budget100-residual-gp/seeds-1-2/maml-ensemble__*.json"], seed=seed)
     gp_s = load([R + "/etch-budget100-residual-gp/seeds-1-2/gp__*.json"], seed=seed)
     ks = [k for k in sorted(maml_s) if k in gp_s]
+    if not ks:
+        print(f"  seed {seed}: no records")
+        continue
     both["maml-ensemble"] += [maml_s[k] for k in ks]
     both["gp"] += [gp_s[k] for k in ks]
     print(f"  seed {seed}, {len(ks)} recipes:", ks)

@@ -179,3 +179,11 @@ versus(
     (8, 12, 20, 28, 40),
     reference=gp15,
 )
+versus(
+    "hedge-2, 2 of 4 runs of each greedy batch after the first from qLogNEI on a plain GP"
+    " (--hedge 2; not adopted, see hedge-2/rule.txt)",
+    hedged,
+    ("hedge 2", load([R + "/hedge-2/maml-ensemble__*.json"])),
+    (8, 12, 20, 28, 40),
+    reference=gp15,
+)
