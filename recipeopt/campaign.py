@@ -685,7 +685,7 @@ class Campaign:
     ) -> list[NewRun]:
         import torch
 
-        from recipeopt.acquisition import build_acquisition, greedy_batch, predict
+        from recipeopt.acquisition import build_acquisition, greedy_batch
 
         X, Y = self.training_data(runs)
         pending = runs[runs["status"] == "pending"]
@@ -781,25 +781,45 @@ class Campaign:
         # trust region's late refinement (see ``model.hedge``).
         hedge = min(self.spec.model.hedge, q - 1) if propose is greedy and len(X) else 0
         values = propose(space, q - hedge)
-        identities = [identity] * len(values)
+        # Each run's prediction comes from the model its ``model`` names.
+        chosen = [(values, surrogate, identity)]
         if hedge:
-            extra, hedge_identity = self._hedge_batch(
-                space, X, Y, X_pending, values, hedge, used=used, seed=seed
+            chosen.append(
+                self._hedge_batch(space, X, Y, X_pending, values, hedge, used=used, seed=seed)
             )
-            values = np.concatenate([values, extra])
-            identities += [hedge_identity] * hedge
-        cube = torch.as_tensor(space.to_cube(values))
+        return [
+            NewRun(
+                params=row,
+                method=method,
+                predicted=predicted,
+                model=name,
+                seed=seed,
+                note=note,
+            )
+            for part, by, name in chosen
+            for row, predicted in zip(
+                space.records(part), self._predicted(by, space, part), strict=True
+            )
+        ]
+
+    def _predicted(self, model: Model, space: Space, values: np.ndarray) -> list[dict]:
+        """Return each recipe's predicted metrics, objective (and feasibility) as [mean, std]."""
+        import torch
+
+        from recipeopt.acquisition import predict
+
+        objective = self.objective
         p = predict(
-            surrogate,
-            cube,
+            model,
+            torch.as_tensor(space.to_cube(values)),
             torch.as_tensor(objective.weights),
             torch.as_tensor(objective.constraint_matrix),
             torch.as_tensor(objective.constraint_offset),
         )
         mean_u = objective.denormalize(p.mean.numpy())
         std_u = objective.denormalize_std(p.std.numpy())
-        new = []
-        for i, row in enumerate(space.records(values)):
+        out = []
+        for i in range(len(values)):
             predicted = {
                 m: [float(mean_u[i, j]), float(std_u[i, j])] for j, m in enumerate(objective.names)
             }
@@ -807,17 +827,8 @@ class Campaign:
             if objective.constraints:
                 chance = float(p.feasibility[i])
                 predicted["feasibility"] = [chance, (chance * (1 - chance)) ** 0.5]
-            new.append(
-                NewRun(
-                    params=row,
-                    method=method,
-                    predicted=predicted,
-                    model=identities[i],
-                    seed=seed,
-                    note=note,
-                )
-            )
-        return new
+            out.append(predicted)
+        return out
 
     def _hedge_batch(
         self,
@@ -830,8 +841,8 @@ class Campaign:
         *,
         used: np.ndarray,
         seed: int,
-    ) -> tuple[np.ndarray, str]:
-        """Return ``q`` recipes of qLogNEI on a plain GP over the whole space, and its identity.
+    ) -> tuple[np.ndarray, Model, str]:
+        """Return ``q`` recipes of qLogNEI on a plain GP over the whole space, the GP, its name.
 
         The GP knows nothing of the history, and ``chosen`` (the prior's picks) enters
         as pending runs, so these recipes hedge the batch against a prior that misleads.
@@ -853,7 +864,7 @@ class Campaign:
         taken = np.concatenate([used.reshape(-1, space.dim), cube.numpy()])
         values = self._optimized(space, q, acqf=acqf, region=None, used=taken, seed=seed)
         identity = f"{name} [hedge: qLogNEI over the whole space, the rest of the batch pending]"
-        return values, identity
+        return values, gp, identity
 
     def _optimized(
         self,

@@ -376,7 +376,9 @@ class ModelConfig(_Record):
             4) 1 lowered the median regret at 12/20/28/40 runs to 0.625/0.494/0.406/
             0.225 from 0.669/0.522/0.410/0.256 with 0 (mean at 40 runs 0.296 against
             0.295; better in 15 pairs, worse in 14), and left 20 of 30 pairs below the
-            GP at 40 runs either way. Hedging every batch from the second on (qLogNEI's
+            GP at 40 runs either way. 2 was ahead of 1 at 12-28 runs (mean regret at 20
+            runs 0.456 against 0.477) and level at 40 (20 of 30 below the GP, mean 0.305
+            against 0.296). Hedging every batch from the second on (qLogNEI's
             too) cost the trust region's late refinement: below the GP at 40 runs in 11
             of 20 pairs against 14. With a misleading history (metric columns rotated)
             the median regret at 40 runs was 0.67x the scratch ensemble's, against 0.79x

@@ -302,7 +302,7 @@ def test_maml_batches_are_greedy_until_greedy_runs(maml42):
 
 
 def test_greedy_batches_hedge_with_a_plain_gp_and_the_rest_of_the_batch_pending(maml42):
-    from recipeopt.acquisition import build_acquisition
+    from recipeopt.acquisition import build_acquisition, predict
 
     campaign = with_model(Campaign.load(maml42), guard=False)
     first = campaign.suggest(seed=3)  # no runs yet: the prior's batch has no hedge
@@ -334,6 +334,19 @@ def test_greedy_batches_hedge_with_a_plain_gp_and_the_rest_of_the_batch_pending(
     with torch.no_grad():
         hedge, scores = acqf(cube[-1:].unsqueeze(1)), acqf(others.double().unsqueeze(1))
     assert float(hedge) > float(scores.max())
+    # Each run's stored prediction comes from the model it names: the GP's for the hedge run.
+    weights, A, b = (
+        torch.as_tensor(v)
+        for v in (
+            campaign.objective.weights,
+            campaign.objective.constraint_matrix,
+            campaign.objective.constraint_offset,
+        )
+    )
+    by_gp = predict(gp, cube, weights, A, b).objective_mean
+    stored = batch["pred_objective"].to_numpy()
+    assert stored[-1] == pytest.approx(float(by_gp[-1]), rel=1e-6)
+    assert not np.allclose(stored[:-1], by_gp[:-1].numpy(), rtol=1e-3)
     # A batch of one is the model's alone, hedge 0 turns the hedge off, and qLogNEI's
     # batches (from greedy_runs runs on) are not hedged.
     campaign.record(fake_results(second))
