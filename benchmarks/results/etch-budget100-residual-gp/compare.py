@@ -8,8 +8,10 @@ rule's checkpoint, adapted below 20 runs for the steps the held-out history reci
 The gp rows are the session-2 and -4 records; ``gp-session15/`` holds the gp baseline rerun
 with the session-15 code (its GP batches differ from theirs) to 144 runs: its row
 uses their first 100 runs, and a line gives its experiments to regret <= 0.1 within 144.
-The last section adds seeds 1 and 2 (session 17: ``seeds-1-2/``, the same code and
-checkpoint as ``schedule/`` and ``gp-session15/``, both methods to 100 runs).
+The last section adds seeds 1 and 2 (``seeds-1-2/``, both methods to 100 runs): seed 1
+from session 17, the same code and checkpoint as ``schedule/`` and ``gp-session15/``;
+seed 2 from session 19, whose maml-ensemble has ``model.hedge`` 1 (session 18; the same
+checkpoint weights, and the same code from 20 runs on).
 
 Run from the repository root:
     python benchmarks/results/etch-budget100-residual-gp/compare.py
@@ -123,6 +125,7 @@ both: dict[str, list[np.ndarray]] = {
     "maml-ensemble": [scheduled[k] for k in k15],
     "gp": [gp196[k] for k in k15],
 }
+SETTING = {1: "session 17, no hedge", 2: "session 19, model.hedge 1"}
 for seed in (1, 2):
     maml_s = load([R + "/etch-budget100-residual-gp/seeds-1-2/maml-ensemble__*.json"], seed=seed)
     gp_s = load([R + "/etch-budget100-residual-gp/seeds-1-2/gp__*.json"], seed=seed)
@@ -132,7 +135,7 @@ for seed in (1, 2):
         continue
     both["maml-ensemble"] += [maml_s[k] for k in ks]
     both["gp"] += [gp_s[k] for k in ks]
-    print(f"  seed {seed}, {len(ks)} recipes:", ks)
+    print(f"  seed {seed} ({SETTING[seed]}), {len(ks)} recipes:", ks)
     print("    maml-ensemble n_to_0.1", [n_to(maml_s[k], 0.1) for k in ks])
     print("    gp            n_to_0.1", [n_to(gp_s[k], 0.1) for k in ks])
     for at in (40, 100):
