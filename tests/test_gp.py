@@ -50,3 +50,16 @@ def test_residual_gp_with_categorical_inputs_and_gradients():
     batch = torch.rand(5, 4, 3, dtype=torch.float64, requires_grad=True)  # b x q x d
     residual.posterior(batch).mean.sum().backward()  # what qLogNEI's optimizer needs
     assert batch.grad is not None and batch.grad.abs().sum() > 0
+
+
+def _first(X: torch.Tensor) -> torch.Tensor:
+    return _wavy(X)[..., :1]
+
+
+def test_residual_gp_with_one_output():
+    X, Y = _data()
+    residual = fit_gp(X, Y[:, :1], prior=GenericDeterministicModel(_first, num_outputs=1))
+    far = 0.6 + 0.4 * torch.rand(6, 3, generator=torch.Generator().manual_seed(2)).double()
+    mean = residual.posterior(far.unsqueeze(0)).mean
+    assert mean.shape == (1, 6, 1)
+    assert torch.allclose(mean[0], _first(far), atol=0.05)

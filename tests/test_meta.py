@@ -301,6 +301,23 @@ def test_maml_batches_are_greedy_until_greedy_runs(maml42):
     assert "greedy" not in models.iloc[-1]
 
 
+def test_one_metric_campaign_reaches_the_residual_gp(maml42):
+    # A campaign may weigh a single metric of its history; its residual GP then has one
+    # output, which BoTorch models without the batch dimension a multi-output GP has.
+    text = maml42.read_text()
+    start, end = text.index("objective:"), text.index("constraints:\n  # Total")
+    one = "objective:\n  metrics:\n    - {name: yield, unit: '%', range: [0, 100]}\n\n"
+    maml42.write_text(text[:start] + one + text[end:])
+    campaign = with_model(Campaign.load(maml42), greedy_runs=4, guard=False, hedge=0)
+    assert campaign.objective.names == ["yield"]
+    campaign.record(fake_results(campaign.suggest(seed=5))[["run_id", "yield"]])
+    batch = campaign.suggest(seed=5)
+    runs = campaign.runs()
+    assert runs["model"].iloc[-1].startswith("SingleTaskGP on the residuals of maml-ensemble(")
+    assert len(batch) == 4 and campaign.space.feasible(campaign.space.values(batch)).all()
+    assert np.isfinite(runs["pred_objective"].iloc[-4:].astype(float)).all()
+
+
 def test_greedy_batches_hedge_with_a_plain_gp_and_the_rest_of_the_batch_pending(maml42):
     from recipeopt.acquisition import build_acquisition, predict
 

@@ -31,6 +31,10 @@ from torch import Tensor
 class PriorMean(Mean):
     """A GP mean function: another model's posterior mean, in the GP's standardized units.
 
+    The prior's mean is kept at full weight. Fitting a weight and an offset per
+    output by marginal likelihood (so that runs which contradict the prior scale
+    it down) was measured and not adopted: see ``model.residual_gp``.
+
     Args:
         prior: A fitted BoTorch model over the same ``m`` outputs. Its weights
             stay fixed: it is held outside the module tree, so fitting the GP's
@@ -44,14 +48,17 @@ class PriorMean(Mean):
         self.transform = transform
 
     def forward(self, x: Tensor) -> Tensor:
-        """Return the ``... x m x n`` standardized prior mean at ``... x m x n x d`` inputs.
+        """Return the standardized prior mean at ``x``.
 
-        A batched multi-output GP gives each output its own copy of the inputs
-        (or a broadcast dimension of size 1), so the first copy is used.
+        For ``m > 1`` outputs the GP is batched over them: the inputs are
+        ``... x m x n x d`` (each output has its own copy, or a broadcast dimension
+        of size 1, so the first copy is used) and the mean is ``... x m x n``. For
+        one output the inputs are ``... x n x d`` and the mean is ``... x n``.
         """
-        posterior: Any = self._prior[0].posterior(x[..., 0, :, :])
+        multi = self.transform.means.shape[-1] > 1
+        posterior: Any = self._prior[0].posterior(x[..., 0, :, :] if multi else x)
         mean = (posterior.mean - self.transform.means) / self.transform.stdvs
-        return mean.transpose(-1, -2)
+        return mean.transpose(-1, -2) if multi else mean[..., 0]
 
 
 def fit_gp(

@@ -18,7 +18,9 @@ the session-15 code (the committed gp records are from sessions 2-6, and the cur
 GP batches differ from theirs). Then ``no-trust-region/`` and ``greedy-trust-region/``
 (session 16). Last, session 18: ``hedge-every-batch/`` (an ablation: from the second batch
 on, 1 of the 4 runs of every batch from qLogNEI on a plain GP; stopped after 20 pairs) and
-``hedge/`` (the product's ``model.hedge`` 1: only greedy batches are hedged).
+``hedge/`` (the product's ``model.hedge`` 1: only greedy batches are hedged). Session 19:
+``hedge-2/``. Session 20: ``prior-scale/`` (an ablation: the residual GP's prior mean
+weighted and offset by marginal likelihood).
 Run from the repository root:
     python benchmarks/results/etch-budget40-runs/residual-gp/compare.py
 """
@@ -185,5 +187,13 @@ versus(
     hedged,
     ("hedge 2", load([R + "/hedge-2/maml-ensemble__*.json"])),
     (8, 12, 20, 28, 40),
+    reference=gp15,
+)
+versus(
+    "prior-scale, the residual GP's prior mean weighted and offset per output by marginal"
+    " likelihood (ablation.patch; not adopted, see prior-scale/rule.txt; stopped after 23 pairs)",
+    hedged,
+    ("prior scale", load([R + "/prior-scale/maml-ensemble__*.json"])),
+    (20, 28, 40),
     reference=gp15,
 )
