@@ -20,7 +20,8 @@ GP batches differ from theirs). Then ``no-trust-region/`` and ``greedy-trust-reg
 on, 1 of the 4 runs of every batch from qLogNEI on a plain GP; stopped after 20 pairs) and
 ``hedge/`` (the product's ``model.hedge`` 1: only greedy batches are hedged). Session 19:
 ``hedge-2/``. Session 20: ``prior-scale/`` (an ablation: the residual GP's prior mean
-weighted and offset by marginal likelihood).
+weighted and offset by marginal likelihood) and ``gp-session20/`` (the gp baseline rerun on
+the machine that made ``hedge/``).
 Run from the repository root:
     python benchmarks/results/etch-budget40-runs/residual-gp/compare.py
 """
@@ -31,6 +32,7 @@ import json
 import numpy as np
 
 R = "benchmarks/results/etch-budget40-runs"
+B = "benchmarks/results/etch-budget100-residual-gp"
 
 
 def load(patterns: list[str]) -> dict[tuple[int, int], np.ndarray]:
@@ -196,4 +198,21 @@ versus(
     ("prior scale", load([R + "/prior-scale/maml-ensemble__*.json"])),
     (20, 28, 40),
     reference=gp15,
+)
+# The gp baseline again, with the session-20 code on the machine that made hedge/ (whose
+# records it repeats exactly): seeds 0-1 here, seed 2 from the budget-100 records.
+gp20 = (
+    "gp (session 20)",
+    {
+        k: v[:40]
+        for k, v in load([R + "/gp-session20/gp__*.json", B + "/seeds-1-2/gp__*__s2.json"]).items()
+    },
+)
+versus(
+    "hedge against the gp baseline rerun on a machine where hedge/'s records repeat exactly"
+    " (gp-session20/); gp-session15 is another machine's realization of the same GP",
+    gp15,
+    hedged,
+    (8, 12, 20, 28, 40),
+    reference=gp20,
 )
