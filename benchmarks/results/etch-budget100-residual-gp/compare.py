@@ -11,7 +11,11 @@ uses their first 100 runs, and a line gives its experiments to regret <= 0.1 wit
 The last section adds seeds 1 and 2 (``seeds-1-2/``, both methods to 100 runs): seed 1
 from session 17, the same code and checkpoint as ``schedule/`` and ``gp-session15/``;
 seed 2 from session 19, whose maml-ensemble has ``model.hedge`` 1 (session 18; the same
-checkpoint weights, and the same code from 20 runs on).
+checkpoint weights, and the same code from 20 runs on). The section after it pools the
+shipped default (``model.hedge`` 1) on all three seeds: ``hedge/`` (session 21, seeds 0-1)
+with seed 2, against the gp records, where ``gp-session21/`` holds longer runs of gp pairs
+(seed 2, made on the machine that made ``seeds-1-2/``'s seed 2, so their first 100 runs are
+those records').
 
 Run from the repository root:
     python benchmarks/results/etch-budget100-residual-gp/compare.py
@@ -150,4 +154,38 @@ for name, traces in both.items():
     print(f"  {name:13s} {len(traces)} pairs: median n_to_0.1 between", end=" ")
     print(f"{medians[name][0]:.1f} and {medians[name][1]:.1f}")
 (m_lo, m_hi), (g_lo, g_hi) = medians["maml-ensemble"], medians["gp"]
+print(f"  ratio maml-ensemble / gp between {m_lo / g_hi:.3f}x and {m_hi / g_lo:.3f}x (target 0.5x)")
+print("== model.hedge 1 on all three seeds: hedge/ (seeds 0-1, session 21) and seeds-1-2/ (seed 2)")
+# The gp side: seed 0 as above (to 144/196 runs), seeds 1-2 from seeds-1-2/ (to 100 runs),
+# replaced by a longer run of the same pair in gp-session21/ where there is one.
+hedged = {
+    seed: load([R + f"/etch-budget100-residual-gp/{d}/maml-ensemble__*.json"], seed=seed)
+    for seed, d in ((0, "hedge"), (1, "hedge"), (2, "seeds-1-2"))
+}
+gps = {0: gp196}
+for seed in (1, 2):
+    gps[seed] = load([R + "/etch-budget100-residual-gp/seeds-1-2/gp__*.json"], seed=seed)
+    longer = load([R + "/etch-budget100-residual-gp/gp-session21/gp__*.json"], seed=seed)
+    for k, trace in longer.items():
+        same = np.array_equal(trace[:100], gps[seed][k])
+        print(f"  gp r{k} s{seed} to {len(trace)} runs; its first 100 equal seeds-1-2/'s: {same}")
+        gps[seed][k] = trace
+pairs = [(s, k) for s in (0, 1, 2) for k in sorted(hedged[s]) if k in gps[s]]
+print(f"  {len(pairs)} pairs")
+for s in (0, 1, 2):
+    ks = [k for t, k in pairs if t == s]
+    print(f"  seed {s} maml-ensemble n_to_0.1", [n_to(hedged[s][k], 0.1) for k in ks])
+    print(f"  seed {s} gp            n_to_0.1", [n_to(gps[s][k], 0.1) for k in ks], end=" ")
+    print("runs made", [len(gps[s][k]) for k in ks])
+for at in (40, 100):
+    below = sum(hedged[s][k][at - 1] < gps[s][k][at - 1] for s, k in pairs)
+    print(f"  regret @{at}: maml-ensemble below gp in {below} of {len(pairs)}; medians", end=" ")
+    print(f"{np.median([hedged[s][k][at - 1] for s, k in pairs]):.3f} against", end=" ")
+    print(f"{np.median([gps[s][k][at - 1] for s, k in pairs]):.3f}")
+bounds = {}
+for name, runs in (("maml-ensemble", hedged), ("gp", gps)):
+    lo, hi = to_bounds({i: runs[s][k] for i, (s, k) in enumerate(pairs)})
+    bounds[name] = (np.median(lo), np.median(hi))
+    print(f"  {name:13s} median n_to_0.1 between {bounds[name][0]:.1f} and {bounds[name][1]:.1f}")
+(m_lo, m_hi), (g_lo, g_hi) = bounds["maml-ensemble"], bounds["gp"]
 print(f"  ratio maml-ensemble / gp between {m_lo / g_hi:.3f}x and {m_hi / g_lo:.3f}x (target 0.5x)")
