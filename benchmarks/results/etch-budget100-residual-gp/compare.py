@@ -124,68 +124,62 @@ def to_bounds(traces: dict[int, np.ndarray], target: float = 0.1) -> tuple[list,
     return lo, hi
 
 
-print("== seeds 0-2 (seed 0: gp to 144/196 runs as above; seeds 1-2: both to 100 runs)")
-both: dict[str, list[np.ndarray]] = {
-    "maml-ensemble": [scheduled[k] for k in k15],
-    "gp": [gp196[k] for k in k15],
-}
-SETTING = {1: "session 17, no hedge", 2: "session 19, model.hedge 1"}
-for seed in (1, 2):
-    maml_s = load([R + "/etch-budget100-residual-gp/seeds-1-2/maml-ensemble__*.json"], seed=seed)
-    gp_s = load([R + "/etch-budget100-residual-gp/seeds-1-2/gp__*.json"], seed=seed)
-    ks = [k for k in sorted(maml_s) if k in gp_s]
-    if not ks:
-        print(f"  seed {seed}: no records")
-        continue
-    both["maml-ensemble"] += [maml_s[k] for k in ks]
-    both["gp"] += [gp_s[k] for k in ks]
-    print(f"  seed {seed} ({SETTING[seed]}), {len(ks)} recipes:", ks)
-    print("    maml-ensemble n_to_0.1", [n_to(maml_s[k], 0.1) for k in ks])
-    print("    gp            n_to_0.1", [n_to(gp_s[k], 0.1) for k in ks])
+Traces = dict[int, np.ndarray]
+
+
+def pool(maml: dict[int, Traces], gp: dict[int, Traces]) -> None:
+    """Print target 2a over every (seed, recipe) pair both methods ran.
+
+    Args:
+        maml: ``{seed: {recipe: regret trace}}`` of maml-ensemble.
+        gp: The same for gp.
+    """
+    pairs = [(s, k) for s in sorted(maml) for k in sorted(maml[s]) if k in gp.get(s, {})]
+    print(f"  {len(pairs)} pairs")
+    for s in sorted(maml):
+        ks = [k for t, k in pairs if t == s]
+        print(f"  seed {s} maml-ensemble n_to_0.1", [n_to(maml[s][k], 0.1) for k in ks])
+        print(f"  seed {s} gp            n_to_0.1", [n_to(gp[s][k], 0.1) for k in ks], end=" ")
+        print("runs made", [len(gp[s][k]) for k in ks])
     for at in (40, 100):
-        below = sum(maml_s[k][at - 1] < gp_s[k][at - 1] for k in ks)
-        print(f"    regret @{at}: maml-ensemble below gp in {below} of {len(ks)}", end="; ")
-        print(f"medians {np.median([maml_s[k][at - 1] for k in ks]):.3f}", end=" ")
-        print(f"against {np.median([gp_s[k][at - 1] for k in ks]):.3f}")
-medians = {}
-for name, traces in both.items():
-    lo, hi = to_bounds(dict(enumerate(traces)))
-    medians[name] = (np.median(lo), np.median(hi))
-    print(f"  {name:13s} {len(traces)} pairs: median n_to_0.1 between", end=" ")
-    print(f"{medians[name][0]:.1f} and {medians[name][1]:.1f}")
-(m_lo, m_hi), (g_lo, g_hi) = medians["maml-ensemble"], medians["gp"]
-print(f"  ratio maml-ensemble / gp between {m_lo / g_hi:.3f}x and {m_hi / g_lo:.3f}x (target 0.5x)")
+        below = sum(maml[s][k][at - 1] < gp[s][k][at - 1] for s, k in pairs)
+        print(
+            f"  regret @{at}: maml-ensemble below gp in {below} of {len(pairs)}; medians", end=" "
+        )
+        print(f"{np.median([maml[s][k][at - 1] for s, k in pairs]):.3f} against", end=" ")
+        print(f"{np.median([gp[s][k][at - 1] for s, k in pairs]):.3f}")
+    bounds = {}
+    for name, runs in (("maml-ensemble", maml), ("gp", gp)):
+        lo, hi = to_bounds({i: runs[s][k] for i, (s, k) in enumerate(pairs)})
+        bounds[name] = (np.median(lo), np.median(hi))
+        print(f"  {name:13s} median n_to_0.1 between", end=" ")
+        print(f"{bounds[name][0]:.1f} and {bounds[name][1]:.1f}")
+    (m_lo, m_hi), (g_lo, g_hi) = bounds["maml-ensemble"], bounds["gp"]
+    print(f"  ratio maml-ensemble / gp between {m_lo / g_hi:.3f}x and {m_hi / g_lo:.3f}x", end=" ")
+    print("(target 0.5x)")
+
+
+def seeds_1_2(method: str) -> dict[int, Traces]:
+    """Return ``seeds-1-2/``'s records of ``method``, by seed."""
+    pattern = R + f"/etch-budget100-residual-gp/seeds-1-2/{method}__*.json"
+    return {seed: load([pattern], seed=seed) for seed in (1, 2)}
+
+
+print("== seeds 0-2 (seed 0: gp to 144/196 runs as above; seeds 1-2: both to 100 runs)")
+print("  seed 0: schedule/; seed 1: session 17, no hedge; seed 2: session 19, model.hedge 1")
+gp_seeds = {0: {k: gp196[k] for k in k15}, **seeds_1_2("gp")}
+pool({0: {k: scheduled[k] for k in k15}, **seeds_1_2("maml-ensemble")}, gp_seeds)
+
 print("== model.hedge 1 on all three seeds: hedge/ (seeds 0-1, session 21) and seeds-1-2/ (seed 2)")
-# The gp side: seed 0 as above (to 144/196 runs), seeds 1-2 from seeds-1-2/ (to 100 runs),
-# replaced by a longer run of the same pair in gp-session21/ where there is one.
-hedged = {
-    seed: load([R + f"/etch-budget100-residual-gp/{d}/maml-ensemble__*.json"], seed=seed)
-    for seed, d in ((0, "hedge"), (1, "hedge"), (2, "seeds-1-2"))
-}
-gps = {0: gp196}
+# The gp records as above, where gp-session21/ holds a longer run of the same pair.
 for seed in (1, 2):
-    gps[seed] = load([R + "/etch-budget100-residual-gp/seeds-1-2/gp__*.json"], seed=seed)
     longer = load([R + "/etch-budget100-residual-gp/gp-session21/gp__*.json"], seed=seed)
     for k, trace in longer.items():
-        same = np.array_equal(trace[:100], gps[seed][k])
+        same = np.array_equal(trace[:100], gp_seeds[seed][k])
         print(f"  gp r{k} s{seed} to {len(trace)} runs; its first 100 equal seeds-1-2/'s: {same}")
-        gps[seed][k] = trace
-pairs = [(s, k) for s in (0, 1, 2) for k in sorted(hedged[s]) if k in gps[s]]
-print(f"  {len(pairs)} pairs")
-for s in (0, 1, 2):
-    ks = [k for t, k in pairs if t == s]
-    print(f"  seed {s} maml-ensemble n_to_0.1", [n_to(hedged[s][k], 0.1) for k in ks])
-    print(f"  seed {s} gp            n_to_0.1", [n_to(gps[s][k], 0.1) for k in ks], end=" ")
-    print("runs made", [len(gps[s][k]) for k in ks])
-for at in (40, 100):
-    below = sum(hedged[s][k][at - 1] < gps[s][k][at - 1] for s, k in pairs)
-    print(f"  regret @{at}: maml-ensemble below gp in {below} of {len(pairs)}; medians", end=" ")
-    print(f"{np.median([hedged[s][k][at - 1] for s, k in pairs]):.3f} against", end=" ")
-    print(f"{np.median([gps[s][k][at - 1] for s, k in pairs]):.3f}")
-bounds = {}
-for name, runs in (("maml-ensemble", hedged), ("gp", gps)):
-    lo, hi = to_bounds({i: runs[s][k] for i, (s, k) in enumerate(pairs)})
-    bounds[name] = (np.median(lo), np.median(hi))
-    print(f"  {name:13s} median n_to_0.1 between {bounds[name][0]:.1f} and {bounds[name][1]:.1f}")
-(m_lo, m_hi), (g_lo, g_hi) = bounds["maml-ensemble"], bounds["gp"]
-print(f"  ratio maml-ensemble / gp between {m_lo / g_hi:.3f}x and {m_hi / g_lo:.3f}x (target 0.5x)")
+        gp_seeds[seed][k] = trace
+hedge_dir = R + "/etch-budget100-residual-gp/hedge/maml-ensemble__*.json"
+pool(
+    {0: load([hedge_dir], seed=0), 1: load([hedge_dir], seed=1), 2: seeds_1_2("maml-ensemble")[2]},
+    gp_seeds,
+)
