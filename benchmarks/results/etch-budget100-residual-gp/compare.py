@@ -8,14 +8,16 @@ rule's checkpoint, adapted below 20 runs for the steps the held-out history reci
 The gp rows are the session-2 and -4 records; ``gp-session15/`` holds the gp baseline rerun
 with the session-15 code (its GP batches differ from theirs) to 144 runs: its row
 uses their first 100 runs, and a line gives its experiments to regret <= 0.1 within 144.
-The last section adds seeds 1 and 2 (``seeds-1-2/``, both methods to 100 runs): seed 1
+A later section adds seeds 1 and 2 (``seeds-1-2/``, both methods to 100 runs): seed 1
 from session 17, the same code and checkpoint as ``schedule/`` and ``gp-session15/``;
 seed 2 from session 19, whose maml-ensemble has ``model.hedge`` 1 (session 18; the same
 checkpoint weights, and the same code from 20 runs on). The section after it pools the
 shipped default (``model.hedge`` 1) on all three seeds: ``hedge/`` (session 21, seeds 0-1)
 with seed 2, against the gp records, where ``gp-session21/`` holds longer runs of gp pairs
 (seed 2, made on the machine that made ``seeds-1-2/``'s seed 2, so their first 100 runs are
-those records').
+those records'). The last section replaces seed 1's gp records with ``gp-session22/``
+(session 22: all ten seed-1 pairs rerun to 176 runs on the machine type that made ``hedge/``,
+and seed 2's r100008-r100009 to 176).
 
 Run from the repository root:
     python benchmarks/results/etch-budget100-residual-gp/compare.py
@@ -171,15 +173,35 @@ gp_seeds = {0: {k: gp196[k] for k in k15}, **seeds_1_2("gp")}
 pool({0: {k: scheduled[k] for k in k15}, **seeds_1_2("maml-ensemble")}, gp_seeds)
 
 print("== model.hedge 1 on all three seeds: hedge/ (seeds 0-1, session 21) and seeds-1-2/ (seed 2)")
+
+
+def extend(gp_seeds: dict[int, Traces], folder: str) -> None:
+    """Put ``folder``'s longer gp runs of seeds 1-2 in ``gp_seeds``, in place.
+
+    Prints whether each one's first 100 runs are the record it replaces.
+    """
+    for seed in (1, 2):
+        longer = load([R + f"/etch-budget100-residual-gp/{folder}/gp__*.json"], seed=seed)
+        for k, trace in longer.items():
+            same = np.array_equal(trace[:100], gp_seeds[seed][k][:100])
+            print(f"  gp r{k} s{seed} to {len(trace)} runs ({folder}/); its first 100", end=" ")
+            print(f"equal the record it replaces: {same}")
+            gp_seeds[seed][k] = trace
+
+
 # The gp records as above, where gp-session21/ holds a longer run of the same pair.
-for seed in (1, 2):
-    longer = load([R + "/etch-budget100-residual-gp/gp-session21/gp__*.json"], seed=seed)
-    for k, trace in longer.items():
-        same = np.array_equal(trace[:100], gp_seeds[seed][k])
-        print(f"  gp r{k} s{seed} to {len(trace)} runs; its first 100 equal seeds-1-2/'s: {same}")
-        gp_seeds[seed][k] = trace
+extend(gp_seeds, "gp-session21")
 hedge_dir = R + "/etch-budget100-residual-gp/hedge/maml-ensemble__*.json"
-pool(
-    {0: load([hedge_dir], seed=0), 1: load([hedge_dir], seed=1), 2: seeds_1_2("maml-ensemble")[2]},
-    gp_seeds,
-)
+hedge = {
+    0: load([hedge_dir], seed=0),
+    1: load([hedge_dir], seed=1),
+    2: seeds_1_2("maml-ensemble")[2],
+}
+pool(hedge, gp_seeds)
+
+print("== the same, with gp-session22/: seed 1's gp rerun on this machine type, to 176 runs")
+# Seed 1's gp records in seeds-1-2/ were made on another machine type (their batches differ
+# from here after a few runs); gp-session22/ reruns all ten pairs, not only the unreached
+# ones, so the seed is one realization of the GP, plus seed 2's last two pairs to 176.
+extend(gp_seeds, "gp-session22")
+pool(hedge, gp_seeds)
