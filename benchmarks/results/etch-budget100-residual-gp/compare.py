@@ -167,14 +167,6 @@ def seeds_1_2(method: str) -> dict[int, Traces]:
     return {seed: load([pattern], seed=seed) for seed in (1, 2)}
 
 
-print("== seeds 0-2 (seed 0: gp to 144/196 runs as above; seeds 1-2: both to 100 runs)")
-print("  seed 0: schedule/; seed 1: session 17, no hedge; seed 2: session 19, model.hedge 1")
-gp_seeds = {0: {k: gp196[k] for k in k15}, **seeds_1_2("gp")}
-pool({0: {k: scheduled[k] for k in k15}, **seeds_1_2("maml-ensemble")}, gp_seeds)
-
-print("== model.hedge 1 on all three seeds: hedge/ (seeds 0-1, session 21) and seeds-1-2/ (seed 2)")
-
-
 def extend(gp_seeds: dict[int, Traces], folder: str) -> None:
     """Put ``folder``'s longer gp runs of seeds 1-2 in ``gp_seeds``, in place.
 
@@ -189,6 +181,12 @@ def extend(gp_seeds: dict[int, Traces], folder: str) -> None:
             gp_seeds[seed][k] = trace
 
 
+print("== seeds 0-2 (seed 0: gp to 144/196 runs as above; seeds 1-2: both to 100 runs)")
+print("  seed 0: schedule/; seed 1: session 17, no hedge; seed 2: session 19, model.hedge 1")
+gp_seeds = {0: {k: gp196[k] for k in k15}, **seeds_1_2("gp")}
+pool({0: {k: scheduled[k] for k in k15}, **seeds_1_2("maml-ensemble")}, gp_seeds)
+
+print("== model.hedge 1 on all three seeds: hedge/ (seeds 0-1, session 21) and seeds-1-2/ (seed 2)")
 # The gp records as above, where gp-session21/ holds a longer run of the same pair.
 extend(gp_seeds, "gp-session21")
 hedge_dir = R + "/etch-budget100-residual-gp/hedge/maml-ensemble__*.json"
