@@ -17,7 +17,7 @@ with seed 2, against the gp records, where ``gp-session21/`` holds longer runs o
 (seed 2, made on the machine that made ``seeds-1-2/``'s seed 2, so their first 100 runs are
 those records'). The last section replaces seed 1's gp records with ``gp-session22/``
 (session 22: all ten seed-1 pairs rerun to 176 runs on the machine type that made ``hedge/``,
-and seed 2's r100008-r100009 to 176).
+and seed 2's r100008-r100009 to 176), and ends with a bootstrap over its 30 pairs.
 
 Run from the repository root:
     python benchmarks/results/etch-budget100-residual-gp/compare.py
@@ -203,3 +203,15 @@ print("== the same, with gp-session22/: seed 1's gp rerun on this machine type, 
 # ones, so the seed is one realization of the GP, plus seed 2's last two pairs to 176.
 extend(gp_seeds, "gp-session22")
 pool(hedge, gp_seeds)
+
+# How far 30 pairs pin the ratio down: resample the pairs (10,000 draws), counting every
+# unreached pair as reaching 0.1 at the run after its last (the "between" bounds' lower end).
+pairs = [(s, k) for s in sorted(hedge) for k in sorted(hedge[s])]
+m_lo = np.array(to_bounds({i: hedge[s][k] for i, (s, k) in enumerate(pairs)})[0])
+g_lo = np.array(to_bounds({i: gp_seeds[s][k] for i, (s, k) in enumerate(pairs)})[0])
+draws = np.random.default_rng(0).integers(0, len(pairs), (10_000, len(pairs)))
+ratio = np.median(m_lo[draws], axis=1) / np.median(g_lo[draws], axis=1)
+print(
+    "  bootstrap over the 30 pairs, unreached at the run after the last: ratio 5/50/95 %", end=" "
+)
+print(np.percentile(ratio, [5, 50, 95]).round(3), f"share at most 0.5x {np.mean(ratio <= 0.5):.3f}")
