@@ -161,6 +161,24 @@ def pool(maml: dict[int, Traces], gp: dict[int, Traces]) -> None:
     print("(target 0.5x)")
 
 
+def spread(maml: dict[int, Traces], gp: dict[int, Traces]) -> None:
+    """Print how far the pairs pin target 2a's ratio down, by resampling them.
+
+    10,000 draws of the pairs with replacement; every unreached pair counts as reaching
+    regret 0.1 at the run after its last (the lower end of ``pool``'s bounds).
+    """
+    pairs = [(s, k) for s in sorted(maml) for k in sorted(maml[s])]
+    lo = {
+        name: np.array(to_bounds({i: runs[s][k] for i, (s, k) in enumerate(pairs)})[0])
+        for name, runs in (("maml", maml), ("gp", gp))
+    }
+    draws = np.random.default_rng(0).integers(0, len(pairs), (10_000, len(pairs)))
+    ratio = np.median(lo["maml"][draws], axis=1) / np.median(lo["gp"][draws], axis=1)
+    print(f"  bootstrap over the {len(pairs)} pairs, unreached at the run after the last:", end=" ")
+    print("ratio 5/50/95 %", np.percentile(ratio, [5, 50, 95]).round(3), end=" ")
+    print(f"share at most 0.5x {np.mean(ratio <= 0.5):.3f}")
+
+
 def seeds_1_2(method: str) -> dict[int, Traces]:
     """Return ``seeds-1-2/``'s records of ``method``, by seed."""
     pattern = R + f"/etch-budget100-residual-gp/seeds-1-2/{method}__*.json"
@@ -168,11 +186,11 @@ def seeds_1_2(method: str) -> dict[int, Traces]:
 
 
 def extend(gp_seeds: dict[int, Traces], folder: str) -> None:
-    """Put ``folder``'s longer gp runs of seeds 1-2 in ``gp_seeds``, in place.
+    """Put ``folder``'s gp runs in ``gp_seeds`` in place of the records of the same pairs.
 
     Prints whether each one's first 100 runs are the record it replaces.
     """
-    for seed in (1, 2):
+    for seed in sorted(gp_seeds):
         longer = load([R + f"/etch-budget100-residual-gp/{folder}/gp__*.json"], seed=seed)
         for k, trace in longer.items():
             same = np.array_equal(trace[:100], gp_seeds[seed][k][:100])
@@ -203,15 +221,4 @@ print("== the same, with gp-session22/: seed 1's gp rerun on this machine type, 
 # ones, so the seed is one realization of the GP, plus seed 2's last two pairs to 176.
 extend(gp_seeds, "gp-session22")
 pool(hedge, gp_seeds)
-
-# How far 30 pairs pin the ratio down: resample the pairs (10,000 draws), counting every
-# unreached pair as reaching 0.1 at the run after its last (the "between" bounds' lower end).
-pairs = [(s, k) for s in sorted(hedge) for k in sorted(hedge[s])]
-m_lo = np.array(to_bounds({i: hedge[s][k] for i, (s, k) in enumerate(pairs)})[0])
-g_lo = np.array(to_bounds({i: gp_seeds[s][k] for i, (s, k) in enumerate(pairs)})[0])
-draws = np.random.default_rng(0).integers(0, len(pairs), (10_000, len(pairs)))
-ratio = np.median(m_lo[draws], axis=1) / np.median(g_lo[draws], axis=1)
-print(
-    "  bootstrap over the 30 pairs, unreached at the run after the last: ratio 5/50/95 %", end=" "
-)
-print(np.percentile(ratio, [5, 50, 95]).round(3), f"share at most 0.5x {np.mean(ratio <= 0.5):.3f}")
+spread(hedge, gp_seeds)
