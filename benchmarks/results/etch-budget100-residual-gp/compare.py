@@ -15,9 +15,10 @@ checkpoint weights, and the same code from 20 runs on). The section after it poo
 shipped default (``model.hedge`` 1) on all three seeds: ``hedge/`` (session 21, seeds 0-1)
 with seed 2, against the gp records, where ``gp-session21/`` holds longer runs of gp pairs
 (seed 2, made on the machine that made ``seeds-1-2/``'s seed 2, so their first 100 runs are
-those records'). The last section replaces seed 1's gp records with ``gp-session22/``
+those records'). The next section replaces seed 1's gp records with ``gp-session22/``
 (session 22: all ten seed-1 pairs rerun to 176 runs on the machine type that made ``hedge/``,
-and seed 2's r100008-r100009 to 176), and ends with a bootstrap over its 30 pairs.
+and seed 2's r100008-r100009 to 176), and ends with a bootstrap over its 30 pairs. The last
+section also replaces seed 0's rerun pairs with ``gp-session22-seed0/`` (176 runs, likewise).
 
 Run from the repository root:
     python benchmarks/results/etch-budget100-residual-gp/compare.py
@@ -220,5 +221,12 @@ print("== the same, with gp-session22/: seed 1's gp rerun on this machine type, 
 # from here after a few runs); gp-session22/ reruns all ten pairs, not only the unreached
 # ones, so the seed is one realization of the GP, plus seed 2's last two pairs to 176.
 extend(gp_seeds, "gp-session22")
+pool(hedge, gp_seeds)
+spread(hedge, gp_seeds)
+
+print("== the same, with gp-session22-seed0/: seed 0's gp pairs rerun on this machine type")
+# In recipe order, as far as session 22 got: an outcome-blind choice of pairs, so the pairs not
+# yet rerun keep seed 0's gp-session15/ records (another machine type's realization).
+extend(gp_seeds, "gp-session22-seed0")
 pool(hedge, gp_seeds)
 spread(hedge, gp_seeds)
