@@ -130,6 +130,16 @@ def to_bounds(traces: dict[int, np.ndarray], target: float = 0.1) -> tuple[list,
 Traces = dict[int, np.ndarray]
 
 
+def common_pairs(maml: dict[int, Traces], gp: dict[int, Traces]) -> list[tuple[int, int]]:
+    """Return the (seed, recipe) pairs that both methods ran."""
+    return [(s, k) for s in sorted(maml) for k in sorted(maml[s]) if k in gp.get(s, {})]
+
+
+def pair_bounds(runs: dict[int, Traces], pairs: list[tuple[int, int]]) -> tuple[list, list]:
+    """``to_bounds`` of ``runs``' traces of ``pairs``, in their order."""
+    return to_bounds({i: runs[s][k] for i, (s, k) in enumerate(pairs)})
+
+
 def pool(maml: dict[int, Traces], gp: dict[int, Traces]) -> None:
     """Print target 2a over every (seed, recipe) pair both methods ran.
 
@@ -137,7 +147,7 @@ def pool(maml: dict[int, Traces], gp: dict[int, Traces]) -> None:
         maml: ``{seed: {recipe: regret trace}}`` of maml-ensemble.
         gp: The same for gp.
     """
-    pairs = [(s, k) for s in sorted(maml) for k in sorted(maml[s]) if k in gp.get(s, {})]
+    pairs = common_pairs(maml, gp)
     print(f"  {len(pairs)} pairs")
     for s in sorted(maml):
         ks = [k for t, k in pairs if t == s]
@@ -153,7 +163,7 @@ def pool(maml: dict[int, Traces], gp: dict[int, Traces]) -> None:
         print(f"{np.median([gp[s][k][at - 1] for s, k in pairs]):.3f}")
     bounds = {}
     for name, runs in (("maml-ensemble", maml), ("gp", gp)):
-        lo, hi = to_bounds({i: runs[s][k] for i, (s, k) in enumerate(pairs)})
+        lo, hi = pair_bounds(runs, pairs)
         bounds[name] = (np.median(lo), np.median(hi))
         print(f"  {name:13s} median n_to_0.1 between", end=" ")
         print(f"{bounds[name][0]:.1f} and {bounds[name][1]:.1f}")
@@ -168,10 +178,9 @@ def spread(maml: dict[int, Traces], gp: dict[int, Traces]) -> None:
     10,000 draws of the pairs with replacement; every unreached pair counts as reaching
     regret 0.1 at the run after its last (the lower end of ``pool``'s bounds).
     """
-    pairs = [(s, k) for s in sorted(maml) for k in sorted(maml[s])]
+    pairs = common_pairs(maml, gp)
     lo = {
-        name: np.array(to_bounds({i: runs[s][k] for i, (s, k) in enumerate(pairs)})[0])
-        for name, runs in (("maml", maml), ("gp", gp))
+        name: np.array(pair_bounds(runs, pairs)[0]) for name, runs in (("maml", maml), ("gp", gp))
     }
     draws = np.random.default_rng(0).integers(0, len(pairs), (10_000, len(pairs)))
     ratio = np.median(lo["maml"][draws], axis=1) / np.median(lo["gp"][draws], axis=1)
