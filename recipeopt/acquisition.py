@@ -50,12 +50,17 @@ MAX_ENUMERATED = 4
 
 @dataclass(frozen=True)
 class TrustRegionConfig:
-    """TuRBO's schedule for the trust-region side length (on the unit cube)."""
+    """TuRBO's schedule for the trust-region side length (on the unit cube).
+
+    ``failure_tolerance`` is how many batches in a row without improvement halve
+    the side; None is TuRBO's ``ceil(max(4 / q, d / q))``.
+    """
 
     length_init: float = 0.8
     length_min: float = 0.5**7
     length_max: float = 1.6
     success_tolerance: int = 3
+    failure_tolerance: int | None = None
     improvement: float = 1e-3
 
 
@@ -75,7 +80,7 @@ def trust_region_length(
     Returns:
         The side length for the next batch.
     """
-    failure_tolerance = math.ceil(max(4.0 / q, dim / q))
+    failure_tolerance = config.failure_tolerance or math.ceil(max(4.0 / q, dim / q))
     length, successes, failures = config.length_init, 0, 0
     for best in batch_bests:
         if best > incumbent + config.improvement * max(1.0, abs(incumbent)):

@@ -919,7 +919,11 @@ class Campaign:
                 float(np.nanmax(batch_scores)) if np.isfinite(batch_scores).any() else -np.inf
             )
         length = trust_region_length(
-            bests, incumbent, dim=space.dim, q=q, config=TrustRegionConfig()
+            bests,
+            incumbent,
+            dim=space.dim,
+            q=q,
+            config=TrustRegionConfig(failure_tolerance=self.spec.model.trust_region_patience),
         )
         bounds = trust_region_bounds(space.to_cube(center_values)[0], length)
         for j in space.categorical:  # choices are not local: the region spans all of them

@@ -540,6 +540,13 @@ def simulate_history(recipes: int, runs: int, seed: int, family: str, out: str) 
     "best run (default: the campaign's model.trust_region).",
 )
 @click.option(
+    "--trust-region-patience",
+    type=click.IntRange(1),
+    default=None,
+    help="Batches without a better run after which the meta-learned methods' trust region "
+    "halves (default: the campaign's model.trust_region_patience).",
+)
+@click.option(
     "--hedge",
     type=click.IntRange(0),
     default=None,
@@ -571,6 +578,7 @@ def benchmark(
     greedy_runs: int | None,
     residual_gp: bool | None,
     trust_region: bool | None,
+    trust_region_patience: int | None,
     hedge: int | None,
     learn_lr: bool | None,
     workers: int,
@@ -602,6 +610,7 @@ def benchmark(
         greedy_runs=greedy_runs,
         residual_gp=residual_gp,
         trust_region=trust_region,
+        trust_region_patience=trust_region_patience,
         hedge=hedge,
         learn_lr=learn_lr,
     )

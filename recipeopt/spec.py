@@ -323,6 +323,9 @@ class ModelConfig(_Record):
             the residual GP: on the etch benchmark (budget 40, 10 recipes x seeds 0-2)
             turning it off left 15 pairs below the GP at 40 runs against 20, better
             than on in 9 pairs and worse in 20 (median regret 0.313 against 0.256).
+        trust_region_patience: Model-proposed batches in a row without a better run after
+            which the trust region's side halves. Default (None): TuRBO's
+            ``ceil(max(4 / q, d / q))``, 4 batches for etch42's 15 parameters in batches of 4.
         algorithm: Meta-training algorithm: ``maml`` (second order), ``fomaml`` or ``reptile``.
         inner_steps: SGD steps of MAML's inner loop during meta-training.
         inner_lr: Inner-loop learning rate of meta-training.
@@ -399,6 +402,7 @@ class ModelConfig(_Record):
     layers: int = Field(default=2, ge=1, le=6)
     epochs: int = Field(default=400, ge=10, le=20000)
     trust_region: bool = True
+    trust_region_patience: int | None = Field(default=None, ge=1, le=1000)
     algorithm: Literal["maml", "fomaml", "reptile"] = "maml"
     inner_steps: int = Field(default=5, ge=1, le=50)
     inner_lr: float = Field(default=0.1, gt=0.0, le=1.0)

@@ -8,7 +8,7 @@ import pytest
 
 from recipeopt.campaign import Campaign
 from recipeopt.exceptions import NoMeasurementsError, ResultsFileError, SpecError
-from tests.conftest import fake_results
+from tests.conftest import ETCH42, fake_results, scratch_copy
 
 
 def check_batch(c: Campaign, batch: pd.DataFrame) -> None:
@@ -203,23 +203,52 @@ def test_off_plan_row_needs_every_parameter(pending, tmp_path):
         c.record(_write(tmp_path, off))
 
 
-def test_trust_region_schedule_restarts_after_a_design_batch(etch42):
+def record_batches(c: Campaign, methods: list[str], yields: list[float]) -> None:
+    """Store batches of 4 design recipes as proposed by ``methods``, each at one yield."""
     from recipeopt.design import initial_design
     from recipeopt.store import NewRun
 
-    c = Campaign.load(etch42)
-    rows = c.space.records(initial_design(c.space, 20, seed=0, exclude=np.zeros((0, c.space.dim))))
-    # Batches as if proposed by the meta-prior (poor), a design (good), then the model
-    # three times, each below the design's best.
-    methods = ["maml-ensemble", "sobol", "ensemble", "ensemble", "ensemble"]
-    yields = [10, 70, 60, 62, 64]
+    exclude = np.zeros((0, c.space.dim))
+    rows = c.space.records(initial_design(c.space, 4 * len(methods), seed=0, exclude=exclude))
     for k, (method, value) in enumerate(zip(methods, yields, strict=True)):
         batch = [NewRun(params=r, method=method) for r in rows[4 * k : 4 * k + 4]]
         ids = c.store.add_batch(c.name, batch)
         c.record(pd.DataFrame({"run_id": ids, "yield": value, "uniformity": 95.0, "defects": 0.3}))
+
+
+def test_trust_region_schedule_restarts_after_a_design_batch(etch42):
+    c = Campaign.load(etch42)
+    # Batches as if proposed by the meta-prior (poor), a design (good), then the model
+    # three times, each below the design's best.
+    methods = ["maml-ensemble", "sobol", "ensemble", "ensemble", "ensemble"]
+    record_batches(c, methods, [10, 70, 60, 62, 64])
     bounds = c._search_bounds(c.space, c.runs(), 4)
     # From the design on, the model failed three times (fewer than the 4 that halve the
     # side): side 0.8. Judged against the prior's batch alone, the three would be successes
     # and double the side to 1.6, which spans the whole cube.
     assert bounds is not None
     assert (bounds[1] - bounds[0]).max() <= 0.8 + 1e-9
+
+
+def test_trust_region_patience_halves_the_box_after_that_many_failed_batches(tmp_path):
+    from recipeopt.acquisition import TrustRegionConfig, trust_region_length
+
+    # Two model batches, both below the first batch's best: two failures.
+    failed = [0.5, 0.6]
+    turbo = trust_region_length(failed, 0.7, dim=15, q=4, config=TrustRegionConfig())
+    assert turbo == pytest.approx(0.8)  # TuRBO's tolerance: ceil(15 / 4) = 4 batches
+    config = TrustRegionConfig(failure_tolerance=1)
+    assert trust_region_length(failed, 0.7, dim=15, q=4, config=config) == pytest.approx(0.2)
+    # A success resets the count: fail, improve, fail halves twice, not three times.
+    assert trust_region_length([0.5, 0.8, 0.6], 0.7, dim=15, q=4, config=config) == (
+        pytest.approx(0.2)
+    )
+
+    # The campaign takes the tolerance from the YAML's model.trust_region_patience.
+    model = "model: {method: ensemble, trust_region_patience: 1}\n"
+    c = Campaign.load(scratch_copy(ETCH42, tmp_path, model=model))
+    assert c.spec.model.trust_region_patience == 1
+    record_batches(c, ["sobol", "ensemble", "ensemble"], [70, 60, 62])
+    bounds = c._search_bounds(c.space, c.runs(), 4)
+    assert bounds is not None
+    assert (bounds[1] - bounds[0]).max() <= 0.2 + 1e-9

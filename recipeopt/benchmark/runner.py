@@ -31,7 +31,14 @@ from recipeopt.simulate.family import Family
 META_METHODS = {"maml-ensemble": "maml", "fomaml-ensemble": "fomaml", "reptile-ensemble": "reptile"}
 #: ``model`` settings a benchmark may override for the meta-learned methods (None: the
 #: campaign's), and which their records store.
-META_SETTINGS = ("adapt_lr_scale", "greedy_runs", "residual_gp", "trust_region", "hedge")
+META_SETTINGS = (
+    "adapt_lr_scale",
+    "greedy_runs",
+    "residual_gp",
+    "trust_region",
+    "trust_region_patience",
+    "hedge",
+)
 #: Methods the benchmark knows: designs, and models behind the same ``suggest``.
 METHODS = ("random", "sobol", "gp", "ensemble", *META_METHODS)
 
@@ -53,6 +60,7 @@ class Job:
     greedy_runs: int | None = None
     residual_gp: bool | None = None
     trust_region: bool | None = None
+    trust_region_patience: int | None = None
     hedge: int | None = None
 
     @property
@@ -144,6 +152,7 @@ class Benchmark:
     greedy_runs: int | None = None
     residual_gp: bool | None = None
     trust_region: bool | None = None
+    trust_region_patience: int | None = None
     hedge: int | None = None
     learn_lr: bool | None = None
 
