@@ -81,6 +81,11 @@ def load_family(key: str) -> Family:
     return get_family(key)
 
 
+def noise_seed(recipe: int, seed: int) -> int:
+    """Seed of the measurement noise of a benchmark run of ``recipe`` with ``seed``."""
+    return seed * 1_000_003 + recipe
+
+
 def run_job(job: Job) -> dict:
     """Run one job and return its record (pure: same job, same record, except timings)."""
     import torch
@@ -113,7 +118,7 @@ def run_job(job: Job) -> dict:
             budget=job.budget,
             batch=job.batch,
             seed=job.seed,
-            noise_seed=job.seed * 1_000_003 + job.recipe,
+            noise_seed=noise_seed(job.recipe, job.seed),
             method=method,
         )
     finally:

@@ -234,8 +234,8 @@ pool(hedge, gp_seeds)
 spread(hedge, gp_seeds)
 
 print("== the same, with gp-session22-seed0/: seed 0's gp pairs rerun on this machine type")
-# In recipe order, as far as session 22 got: an outcome-blind choice of pairs, so the pairs not
-# yet rerun keep seed 0's gp-session15/ records (another machine type's realization).
+# All ten pairs, rerun in recipe order (sessions 22-23), so every gp record pooled here was
+# made on the machine type of the maml-ensemble records.
 extend(gp_seeds, "gp-session22-seed0")
 pool(hedge, gp_seeds)
 spread(hedge, gp_seeds)

@@ -6,9 +6,9 @@ remakes the pair's closed loop (``hedge/``'s settings and checkpoint) to
 fresh measurement noise (``NOISE`` shifts the benchmark's noise seed):
 
 * ``base``: the shipped code;
-* ``trfast``: the trust region halves after every batch without a better run
-  (this script's own schedule: unlike ``trust_region_patience: 1`` it never
-  doubles the box after successes);
+* ``trfast``: ``trust_region_patience`` 1, and the box never doubles after
+  successes (the schedule's success tolerance is unbounded): the trust region
+  halves after every batch without a better run;
 * ``plain``: qLogNEI's GP without the adapted ensemble as its prior mean.
 
 It prints the best regret at the start and at 100 runs, and the run at which the
@@ -24,47 +24,34 @@ import json
 import shutil
 import sqlite3
 import sys
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import torch
 
 import recipeopt.acquisition as acq
-from recipeopt.benchmark.runner import load_family
+from recipeopt.benchmark.metrics import experiments_to, regret_trace
+from recipeopt.benchmark.runner import load_family, noise_seed
 from recipeopt.campaign import Campaign
 from recipeopt.simulate.loop import run_loop
 
 BUDGET = 100
 
 
-def no_doubling_halve_every_failure(batch_bests, incumbent, *, dim, q, config):
-    """``trfast``: halve the side after each batch without a better run; restart at the floor."""
-    length, failures = config.length_init, 0
-    for best in batch_bests:
-        if best > incumbent + config.improvement * max(1.0, abs(incumbent)):
-            failures = 0
-        else:
-            failures += 1
-        incumbent = max(incumbent, best)
-        if failures == 1:
-            length, failures = length / 2.0, 0
-        if length < config.length_min:
-            length = config.length_init
-    return length
-
-
 def main() -> None:
     out, recipe, seed, start, variant, noise = sys.argv[1:7]
     out, recipe, seed, start, noise = Path(out), int(recipe), int(seed), int(start), int(noise)
     torch.set_num_threads(1)
+    update = {"method": "maml-ensemble", "algorithm": "maml"}
     if variant == "trfast":
-        acq.trust_region_length = no_doubling_halve_every_failure
+        update["trust_region_patience"] = 1
+        acq.TrustRegionConfig = partial(acq.TrustRegionConfig, success_tolerance=sys.maxsize)
     elif variant == "plain":
         fit = Campaign._gp
         Campaign._gp = lambda self, X, Y, prior=None: fit(self, X, Y)
     family = load_family("etch")
-    model = family.spec.model.model_copy(update={"method": "maml-ensemble", "algorithm": "maml"})
-    spec = family.spec.model_copy(update={"model": model})
+    spec = family.spec.model_copy(update={"model": family.spec.model.model_copy(update=update)})
     f_star, f_median = json.loads((out / "landscape.json").read_text())[str(recipe)]
     checkpoint = out / "checkpoints" / "maml.pt"
     task, space = family.recipe(recipe), family.space
@@ -79,7 +66,7 @@ def main() -> None:
             budget=start,
             batch=4,
             seed=seed,
-            noise_seed=seed * 1_000_003 + recipe,
+            noise_seed=noise_seed(recipe, seed),
         )
         campaign.close()
     copy = out / f"stall-r{recipe}s{seed}-{start}-{variant}-{noise}.db"
@@ -95,12 +82,11 @@ def main() -> None:
         budget=BUDGET - start,
         batch=4,
         seed=seed,
-        noise_seed=seed * 1_000_003 + recipe + noise,
+        noise_seed=noise_seed(recipe, seed) + noise,
     )
     campaign.close()
-    regret = (f_star - np.concatenate([before, result.objective])) / (f_star - f_median)
-    best = np.minimum.accumulate(regret)
-    hit = np.where(best <= 0.1)[0]
+    best = regret_trace(np.concatenate([before, result.objective]), f_star, f_median)
+    n = experiments_to(best, 0.1)
     print(
         variant,
         recipe,
@@ -111,7 +97,7 @@ def main() -> None:
         f"best@start {best[start - 1]:.3f}",
         f"best@end {best[-1]:.3f}",
         "n0.1",
-        hit[0] + 1 if len(hit) else None,
+        int(n) if np.isfinite(n) else None,
         "trace",
         np.round(best[start - 1 :: 8], 3).tolist(),
         flush=True,
