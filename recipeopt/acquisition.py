@@ -53,7 +53,8 @@ class TrustRegionConfig:
     """TuRBO's schedule for the trust-region side length (on the unit cube).
 
     ``failure_tolerance`` is how many batches in a row without improvement halve
-    the side; None is TuRBO's ``ceil(max(4 / q, d / q))``.
+    the side; None is TuRBO's ``ceil(max(4 / q, d / q))``. The first ``warmup_batches``
+    batches of the schedule keep TuRBO's tolerance whatever ``failure_tolerance`` says.
     """
 
     length_init: float = 0.8
@@ -61,6 +62,7 @@ class TrustRegionConfig:
     length_max: float = 1.6
     success_tolerance: int = 3
     failure_tolerance: int | None = None
+    warmup_batches: int = 0
     improvement: float = 1e-3
 
 
@@ -80,9 +82,14 @@ def trust_region_length(
     Returns:
         The side length for the next batch.
     """
-    failure_tolerance = config.failure_tolerance or math.ceil(max(4.0 / q, dim / q))
+    turbo_tolerance = math.ceil(max(4.0 / q, dim / q))
     length, successes, failures = config.length_init, 0, 0
-    for best in batch_bests:
+    for i, best in enumerate(batch_bests):
+        failure_tolerance = (
+            config.failure_tolerance
+            if config.failure_tolerance and i >= config.warmup_batches
+            else turbo_tolerance
+        )
         if best > incumbent + config.improvement * max(1.0, abs(incumbent)):
             successes, failures = successes + 1, 0
         else:
@@ -90,7 +97,7 @@ def trust_region_length(
         incumbent = max(incumbent, best)
         if successes == config.success_tolerance:
             length, successes = min(2.0 * length, config.length_max), 0
-        elif failures == failure_tolerance:
+        elif failures >= failure_tolerance:
             length, failures = length / 2.0, 0
         if length < config.length_min:
             length = config.length_init  # restart, as TuRBO does

@@ -767,7 +767,7 @@ class Campaign:
                 constraints=objective.outcome_callables(),
             )
             region = (
-                self._search_bounds(space, runs, q)
+                self._search_bounds(space, runs, q, method)
                 if method in ENSEMBLE_METHODS and self.spec.model.trust_region
                 else None
             )
@@ -888,7 +888,9 @@ class Campaign:
         values = space.snap_feasible(space.from_cube(candidates.numpy(), snap=False))
         return self._replace_unusable(space, values, used, acqf, bounds, seed)
 
-    def _search_bounds(self, space: Space, runs: pd.DataFrame, q: int) -> np.ndarray | None:
+    def _search_bounds(
+        self, space: Space, runs: pd.DataFrame, q: int, method: str
+    ) -> np.ndarray | None:
         """Return the trust region around the best complete run, or None if it is unusable."""
         from recipeopt.acquisition import (
             TrustRegionConfig,
@@ -912,18 +914,25 @@ class Campaign:
         first = runs.index[runs["batch_id"] == model_batches[0]][0] if model_batches else len(runs)
         before = self.scores(self._complete(runs.loc[: first - 1])) if first else np.array([])
         incumbent = float(np.nanmax(before)) if np.isfinite(before).any() else -np.inf
-        bests = []
+        bests, greedy = [], 0
         for batch_id in model_batches:
-            batch_scores = self.scores(self._complete(runs[runs["batch_id"] == batch_id]))
+            rows = runs["batch_id"] == batch_id
+            batch_scores = self.scores(self._complete(runs[rows]))
             bests.append(
                 float(np.nanmax(batch_scores)) if np.isfinite(batch_scores).any() else -np.inf
             )
+            # ``trust_region_patience`` starts with qLogNEI: greedy batches keep TuRBO's.
+            if method == "maml-ensemble":
+                before_batch = self._complete(runs[runs.index < runs.index[rows][0]])
+                greedy += len(before_batch) < self.spec.model.greedy_runs
         length = trust_region_length(
             bests,
             incumbent,
             dim=space.dim,
             q=q,
-            config=TrustRegionConfig(failure_tolerance=self.spec.model.trust_region_patience),
+            config=TrustRegionConfig(
+                failure_tolerance=self.spec.model.trust_region_patience, warmup_batches=greedy
+            ),
         )
         bounds = trust_region_bounds(space.to_cube(center_values)[0], length)
         for j in space.categorical:  # choices are not local: the region spans all of them

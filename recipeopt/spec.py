@@ -326,6 +326,8 @@ class ModelConfig(_Record):
         trust_region_patience: Model-proposed batches in a row without a better run after
             which the trust region's side halves. Default (None): TuRBO's
             ``ceil(max(4 / q, d / q))``, 4 batches for etch42's 15 parameters in batches of 4.
+            With ``maml-ensemble`` it applies from ``greedy_runs`` on: greedy batches keep
+            TuRBO's.
             On the etch benchmark, halving after every failed batch unstuck stalled
             campaigns when continued from their 44th run (regret 0.1 by run 100 in 5 of 8
             continuations, against 1 of 8), but from the first batch on it reached

@@ -222,7 +222,7 @@ def test_trust_region_schedule_restarts_after_a_design_batch(etch42):
     # three times, each below the design's best.
     methods = ["maml-ensemble", "sobol", "ensemble", "ensemble", "ensemble"]
     record_batches(c, methods, [10, 70, 60, 62, 64])
-    bounds = c._search_bounds(c.space, c.runs(), 4)
+    bounds = c._search_bounds(c.space, c.runs(), 4, "ensemble")
     # From the design on, the model failed three times (fewer than the 4 that halve the
     # side): side 0.8. Judged against the prior's batch alone, the three would be successes
     # and double the side to 1.6, which spans the whole cube.
@@ -249,6 +249,20 @@ def test_trust_region_patience_halves_the_box_after_that_many_failed_batches(tmp
     c = Campaign.load(scratch_copy(ETCH42, tmp_path, model=model))
     assert c.spec.model.trust_region_patience == 1
     record_batches(c, ["sobol", "ensemble", "ensemble"], [70, 60, 62])
-    bounds = c._search_bounds(c.space, c.runs(), 4)
+    bounds = c._search_bounds(c.space, c.runs(), 4, "ensemble")
     assert bounds is not None
     assert (bounds[1] - bounds[0]).max() <= 0.2 + 1e-9
+
+
+@pytest.mark.parametrize(("greedy_runs", "side"), [(12, 0.2), (0, 0.05)])
+def test_trust_region_patience_starts_after_the_greedy_batches(tmp_path, greedy_runs, side):
+    # After a design of 4, maml-ensemble's batches at 4 and 8 runs are greedy when
+    # greedy_runs is 12: their failures count against TuRBO's 4, so only the two qLogNEI
+    # batches halve the side (0.8 -> 0.2). With greedy_runs 0 all four halve it (0.05).
+    model = f"model: {{trust_region_patience: 1, greedy_runs: {greedy_runs}}}\n"
+    c = Campaign.load(scratch_copy(ETCH42, tmp_path, model=model))
+    methods = ["sobol"] + ["maml-ensemble"] * 4
+    record_batches(c, methods, [70, 60, 62, 61, 63])
+    bounds = c._search_bounds(c.space, c.runs(), 4, "maml-ensemble")
+    assert bounds is not None
+    assert (bounds[1] - bounds[0]).max() == pytest.approx(side)
