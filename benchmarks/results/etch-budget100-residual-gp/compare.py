@@ -19,6 +19,8 @@ those records'). The next section replaces seed 1's gp records with ``gp-session
 (session 22: all ten seed-1 pairs rerun to 176 runs on the machine type that made ``hedge/``,
 and seed 2's r100008-r100009 to 176), and ends with a bootstrap over its 30 pairs. The last
 section also replaces seed 0's rerun pairs with ``gp-session22-seed0/`` (176 runs, likewise).
+A last block compares the ``model.trust_region_patience`` 1 records (sessions 23 and 24,
+both stopped early) with the shipped default's records of the same pairs.
 
 Run from the repository root:
     python benchmarks/results/etch-budget100-residual-gp/compare.py
@@ -239,3 +241,56 @@ print("== the same, with gp-session22-seed0/: seed 0's gp pairs rerun on this ma
 extend(gp_seeds, "gp-session22-seed0")
 pool(hedge, gp_seeds)
 spread(hedge, gp_seeds)
+
+
+def replayed_side(pattern: str, seed: int, recipe: int, patience: int | None) -> float:
+    """The trust region's side for run 41 of a record, replayed on its noiseless objective.
+
+    Batches of 4; the schedule starts after the last sobol batch (the guard's design), and
+    with ``patience`` the batches begun before run 21 (greedy) keep TuRBO's tolerance.
+    """
+    from recipeopt.acquisition import TrustRegionConfig, trust_region_length
+
+    for path in glob.glob(pattern):
+        with open(path) as f:
+            record = json.load(f)
+        if (record["seed"], record["recipe"]) != (seed, recipe):
+            continue
+        objective, methods = np.array(record["objective"]), record["batch_methods"]
+        first = 1 + max((i for i, m in enumerate(methods) if m == "sobol"), default=-1)
+        bests = [objective[4 * i : 4 * i + 4].max() for i in range(first, 10)]
+        incumbent = objective[: 4 * first].max() if first else -np.inf
+        warmup = sum(4 * i < 20 for i in range(first, 10))
+        config = TrustRegionConfig(failure_tolerance=patience, warmup_batches=warmup)
+        return trust_region_length(bests, incumbent, dim=15, q=4, config=config)
+    raise FileNotFoundError(f"no record of r{recipe} s{seed} in {pattern}")
+
+
+print("== model.trust_region_patience 1 against the shipped default (hedge/, seed 2), pair by pair")
+# trust-region-patience-1/ (session 23) counted the greedy batches too; -after-greedy/
+# (session 24) keeps TuRBO's tolerance until greedy_runs, as the setting now does. Both
+# were stopped early: only the pairs they ran are compared.
+for folder in ("trust-region-patience-1", "trust-region-patience-1-after-greedy"):
+    pattern = R + f"/etch-budget100-residual-gp/{folder}/maml-ensemble__*.json"
+    runs = {seed: load([pattern], seed=seed) for seed in hedge}
+    pairs = common_pairs(runs, hedge)
+    variant, default = (pair_bounds(d, pairs)[1] for d in (runs, hedge))
+    print(f"  {folder}/: {len(pairs)} pairs (seed, recipe)", pairs)
+    print("    n_to_0.1", variant, "against", default)
+    sooner = sum(a < b for a, b in zip(variant, default, strict=True))
+    later = sum(a > b for a, b in zip(variant, default, strict=True))
+    below = [sum(runs[s][k][at - 1] < hedge[s][k][at - 1] for s, k in pairs) for at in (40, 100)]
+    print(f"    reached 0.1 sooner in {sooner}, later in {later}; regret below the", end=" ")
+    print(f"default's at 40 runs in {below[0]}, at 100 in {below[1]}")
+# ``pairs`` are now -after-greedy/'s.
+shipped = {
+    0: R + "/etch-budget100-residual-gp/hedge/maml-ensemble__*.json",
+    1: R + "/etch-budget100-residual-gp/hedge/maml-ensemble__*.json",
+    2: R + "/etch-budget100-residual-gp/seeds-1-2/maml-ensemble__*.json",
+}
+for name, patience in (("patience 1 after greedy", 1), ("default", None)):
+    sides = [replayed_side(pattern if patience else shipped[s], s, k, patience) for s, k in pairs]
+    print(f"  {name}: trust region's side for run 41 (replayed), median", end=" ")
+    print(
+        f"{np.median(sides):.3f}, at most 0.05 in {sum(x <= 0.05 for x in sides)} of {len(sides)}"
+    )
