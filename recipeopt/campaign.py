@@ -921,7 +921,7 @@ class Campaign:
             bests.append(
                 float(np.nanmax(batch_scores)) if np.isfinite(batch_scores).any() else -np.inf
             )
-            # ``trust_region_patience`` starts with qLogNEI: greedy batches keep TuRBO's.
+            # ``trust_region_patience`` starts at greedy_runs: batches before keep TuRBO's.
             if method == "maml-ensemble":
                 before_batch = self._complete(runs[runs.index < runs.index[rows][0]])
                 greedy += len(before_batch) < self.spec.model.greedy_runs

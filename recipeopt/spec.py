@@ -327,16 +327,16 @@ class ModelConfig(_Record):
             which the trust region's side halves. Default (None): TuRBO's
             ``ceil(max(4 / q, d / q))``, 4 batches for etch42's 15 parameters in batches of 4.
             With ``maml-ensemble`` it applies to the batches proposed from ``greedy_runs``
-            complete runs on; the greedy batches before them keep TuRBO's. On the etch
-            benchmark, halving after every failed batch unstuck stalled campaigns when
-            continued from their 44th run (regret 0.1 by run 100 in 5 of 8 continuations,
-            against 1 of 8). Counting the greedy batches too, it reached regret 0.1 later
-            in each of the 4 pairs run (the side was already 0.05-0.4 when qLogNEI took
-            over at run 20, against 0.8-1.6). From ``greedy_runs`` on, in 20 of the 30
-            pairs, its regret at 40 runs was below the default's in 13, but it reached
-            0.1 in 8 pairs against 11 (sooner in 5, later in 8): the box is small before
-            the incumbent is good (median side 0.1 before run 41, against 0.8; replayed on
-            the noiseless objectives), so the default stays TuRBO's.
+            complete runs on; the batches before them (greedy unless the guard set the prior
+            aside) keep TuRBO's. On the etch benchmark, halving after every failed batch
+            unstuck stalled campaigns when continued from their 44th run (regret 0.1 by run 100
+            in 5 of 8 continuations, against 1 of 8). Counting the greedy batches too, it
+            reached regret 0.1 later in each of the 4 pairs run (the side was already 0.05-0.4
+            when qLogNEI took over at run 20, against 0.8-1.6). From ``greedy_runs`` on, in 20
+            of the 30 pairs, its regret at 40 runs was below the default's in 13, but it
+            reached 0.1 in 8 pairs against 11 (sooner in 5, later in 8): the box is small
+            before the incumbent is good (median side 0.1 before run 41, against 0.8; replayed
+            on the noiseless objectives), so the default stays TuRBO's.
         algorithm: Meta-training algorithm: ``maml`` (second order), ``fomaml`` or ``reptile``.
         inner_steps: SGD steps of MAML's inner loop during meta-training.
         inner_lr: Inner-loop learning rate of meta-training.
