@@ -915,6 +915,7 @@ class Campaign:
         before = self.scores(self._complete(runs.loc[: first - 1])) if first else np.array([])
         incumbent = float(np.nanmax(before)) if np.isfinite(before).any() else -np.inf
         bests, greedy = [], 0
+        complete_before = (runs["status"] == "complete").cumsum().shift(fill_value=0)
         for batch_id in model_batches:
             rows = runs["batch_id"] == batch_id
             batch_scores = self.scores(self._complete(runs[rows]))
@@ -923,8 +924,7 @@ class Campaign:
             )
             # ``trust_region_patience`` starts at greedy_runs: batches before keep TuRBO's.
             if method == "maml-ensemble":
-                before_batch = self._complete(runs[runs.index < runs.index[rows][0]])
-                greedy += len(before_batch) < self.spec.model.greedy_runs
+                greedy += int(complete_before[rows].iloc[0] < self.spec.model.greedy_runs)
         length = trust_region_length(
             bests,
             incumbent,

@@ -246,8 +246,8 @@ spread(hedge, gp_seeds)
 def replayed_side(pattern: str, seed: int, recipe: int, patience: int | None) -> float:
     """The trust region's side for run 41 of a record, replayed on its noiseless objective.
 
-    Batches of 4; the schedule starts after the last sobol batch (the guard's design), and
-    with ``patience`` the batches begun before run 21 (greedy) keep TuRBO's tolerance.
+    The schedule starts after the last sobol batch (the guard's design), and with
+    ``patience`` the batches begun before the record's ``greedy_runs`` keep TuRBO's tolerance.
     """
     from recipeopt.acquisition import TrustRegionConfig, trust_region_length
 
@@ -256,13 +256,18 @@ def replayed_side(pattern: str, seed: int, recipe: int, patience: int | None) ->
             record = json.load(f)
         if (record["seed"], record["recipe"]) != (seed, recipe):
             continue
-        objective, methods = np.array(record["objective"]), record["batch_methods"]
+        objective, methods, q = (
+            np.array(record["objective"]),
+            record["batch_methods"],
+            record["batch"],
+        )
         first = 1 + max((i for i, m in enumerate(methods) if m == "sobol"), default=-1)
-        bests = [objective[4 * i : 4 * i + 4].max() for i in range(first, 10)]
-        incumbent = objective[: 4 * first].max() if first else -np.inf
-        warmup = sum(4 * i < 20 for i in range(first, 10))
+        made = range(first, 40 // q)  # the batches before run 41
+        bests = [objective[q * i : q * i + q].max() for i in made]
+        incumbent = objective[: q * first].max() if first else -np.inf
+        warmup = sum(q * i < record["greedy_runs"] for i in made)
         config = TrustRegionConfig(failure_tolerance=patience, warmup_batches=warmup)
-        return trust_region_length(bests, incumbent, dim=15, q=4, config=config)
+        return trust_region_length(bests, incumbent, dim=15, q=q, config=config)
     raise FileNotFoundError(f"no record of r{recipe} s{seed} in {pattern}")
 
 
@@ -284,8 +289,8 @@ for folder in ("trust-region-patience-1", "trust-region-patience-1-after-greedy"
     print(f"default's at 40 runs in {below[0]}, at 100 in {below[1]}")
 # ``pairs`` are now -after-greedy/'s.
 shipped = {
-    0: R + "/etch-budget100-residual-gp/hedge/maml-ensemble__*.json",
-    1: R + "/etch-budget100-residual-gp/hedge/maml-ensemble__*.json",
+    0: hedge_dir,
+    1: hedge_dir,
     2: R + "/etch-budget100-residual-gp/seeds-1-2/maml-ensemble__*.json",
 }
 for name, patience in (("patience 1 after greedy", 1), ("default", None)):
