@@ -914,7 +914,13 @@ class Campaign:
         first = runs.index[runs["batch_id"] == model_batches[0]][0] if model_batches else len(runs)
         before = self.scores(self._complete(runs.loc[: first - 1])) if first else np.array([])
         incumbent = float(np.nanmax(before)) if np.isfinite(before).any() else -np.inf
-        bests, greedy = [], 0
+        # ``trust_region_patience`` applies to the batches proposed from this many complete
+        # runs on (never before greedy_runs with maml-ensemble); batches before keep TuRBO's.
+        model = self.spec.model
+        start = max(
+            model.trust_region_patience_runs, model.greedy_runs * (method == "maml-ensemble")
+        )
+        bests, warmup = [], 0
         complete_before = (runs["status"] == "complete").cumsum().shift(fill_value=0)
         for batch_id in model_batches:
             rows = runs["batch_id"] == batch_id
@@ -922,16 +928,14 @@ class Campaign:
             bests.append(
                 float(np.nanmax(batch_scores)) if np.isfinite(batch_scores).any() else -np.inf
             )
-            # ``trust_region_patience`` starts at greedy_runs: batches before keep TuRBO's.
-            if method == "maml-ensemble":
-                greedy += int(complete_before[rows].iloc[0] < self.spec.model.greedy_runs)
+            warmup += int(complete_before[rows].iloc[0] < start)
         length = trust_region_length(
             bests,
             incumbent,
             dim=space.dim,
             q=q,
             config=TrustRegionConfig(
-                failure_tolerance=self.spec.model.trust_region_patience, warmup_batches=greedy
+                failure_tolerance=model.trust_region_patience, warmup_batches=warmup
             ),
         )
         bounds = trust_region_bounds(space.to_cube(center_values)[0], length)

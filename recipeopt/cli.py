@@ -547,6 +547,13 @@ def simulate_history(recipes: int, runs: int, seed: int, family: str, out: str) 
     "halves (default: the campaign's model.trust_region_patience).",
 )
 @click.option(
+    "--trust-region-patience-runs",
+    type=click.IntRange(0),
+    default=None,
+    help="Complete runs from which --trust-region-patience applies "
+    "(default: the campaign's model.trust_region_patience_runs).",
+)
+@click.option(
     "--hedge",
     type=click.IntRange(0),
     default=None,
@@ -579,6 +586,7 @@ def benchmark(
     residual_gp: bool | None,
     trust_region: bool | None,
     trust_region_patience: int | None,
+    trust_region_patience_runs: int | None,
     hedge: int | None,
     learn_lr: bool | None,
     workers: int,
@@ -611,6 +619,7 @@ def benchmark(
         residual_gp=residual_gp,
         trust_region=trust_region,
         trust_region_patience=trust_region_patience,
+        trust_region_patience_runs=trust_region_patience_runs,
         hedge=hedge,
         learn_lr=learn_lr,
     )

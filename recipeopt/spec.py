@@ -337,6 +337,9 @@ class ModelConfig(_Record):
             reached 0.1 in 8 pairs against 11 (sooner in 5, later in 8): the box is small
             before the incumbent is good (median side 0.1 before run 41, against 0.8; replayed
             on the noiseless objectives), so the default stays TuRBO's.
+        trust_region_patience_runs: Complete runs from which ``trust_region_patience``
+            applies (with ``maml-ensemble``, never before ``greedy_runs``); the batches
+            proposed from fewer keep TuRBO's tolerance. Default 0.
         algorithm: Meta-training algorithm: ``maml`` (second order), ``fomaml`` or ``reptile``.
         inner_steps: SGD steps of MAML's inner loop during meta-training.
         inner_lr: Inner-loop learning rate of meta-training.
@@ -414,6 +417,7 @@ class ModelConfig(_Record):
     epochs: int = Field(default=400, ge=10, le=20000)
     trust_region: bool = True
     trust_region_patience: int | None = Field(default=None, ge=1, le=1000)
+    trust_region_patience_runs: int = Field(default=0, ge=0, le=100_000)
     algorithm: Literal["maml", "fomaml", "reptile"] = "maml"
     inner_steps: int = Field(default=5, ge=1, le=50)
     inner_lr: float = Field(default=0.1, gt=0.0, le=1.0)

@@ -254,12 +254,22 @@ def test_trust_region_patience_halves_the_box_after_that_many_failed_batches(tmp
     assert (bounds[1] - bounds[0]).max() <= 0.2 + 1e-9
 
 
-@pytest.mark.parametrize(("greedy_runs", "side"), [(12, 0.2), (0, 0.05)])
-def test_trust_region_patience_starts_after_the_greedy_batches(tmp_path, greedy_runs, side):
+@pytest.mark.parametrize(
+    ("greedy_runs", "patience_runs", "side"),
+    [(12, 0, 0.2), (0, 0, 0.05), (0, 16, 0.4), (0, 12, 0.2), (12, 8, 0.2)],
+)
+def test_trust_region_patience_starts_after_the_greedy_batches(
+    tmp_path, greedy_runs, patience_runs, side
+):
     # After a design of 4, maml-ensemble's batches at 4 and 8 runs are greedy when
     # greedy_runs is 12: their failures count against TuRBO's 4, so only the two qLogNEI
     # batches halve the side (0.8 -> 0.2). With greedy_runs 0 all four halve it (0.05).
-    model = f"model: {{trust_region_patience: 1, greedy_runs: {greedy_runs}}}\n"
+    # trust_region_patience_runs 16 keeps TuRBO's for the first three: the fourth failure
+    # in a row halves it once (0.4); the later of the two starts wins (12 over 8).
+    model = (
+        f"model: {{trust_region_patience: 1, greedy_runs: {greedy_runs}, "
+        f"trust_region_patience_runs: {patience_runs}}}\n"
+    )
     c = Campaign.load(scratch_copy(ETCH42, tmp_path, model=model))
     methods = ["sobol"] + ["maml-ensemble"] * 4
     record_batches(c, methods, [70, 60, 62, 61, 63])

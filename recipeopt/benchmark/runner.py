@@ -37,6 +37,7 @@ META_SETTINGS = (
     "residual_gp",
     "trust_region",
     "trust_region_patience",
+    "trust_region_patience_runs",
     "hedge",
 )
 #: Methods the benchmark knows: designs, and models behind the same ``suggest``.
@@ -61,6 +62,7 @@ class Job:
     residual_gp: bool | None = None
     trust_region: bool | None = None
     trust_region_patience: int | None = None
+    trust_region_patience_runs: int | None = None
     hedge: int | None = None
 
     @property
@@ -158,6 +160,7 @@ class Benchmark:
     residual_gp: bool | None = None
     trust_region: bool | None = None
     trust_region_patience: int | None = None
+    trust_region_patience_runs: int | None = None
     hedge: int | None = None
     learn_lr: bool | None = None
 
