@@ -145,7 +145,7 @@ def test_meta_learned_jobs_adapt_at_the_benchmark_rate_scale(smoke):
             greedy_runs=0,
             residual_gp=False,
             trust_region=False,
-            trust_region_patience=1,
+            trust_region_patience=2,
             trust_region_patience_runs=4,
             hedge=0,
         )
@@ -153,8 +153,8 @@ def test_meta_learned_jobs_adapt_at_the_benchmark_rate_scale(smoke):
     assert record["adapt_lr_scale"] == 0.25
     assert record["hedge"] == 0 and maml["hedge"] == 1
     assert record["trust_region"] is False and maml["trust_region"] is True
-    assert record["trust_region_patience"] == 1 and maml["trust_region_patience"] is None
-    assert record["trust_region_patience_runs"] == 4 and maml["trust_region_patience_runs"] == 0
+    assert record["trust_region_patience"] == 2 and maml["trust_region_patience"] == 1
+    assert record["trust_region_patience_runs"] == 4 and maml["trust_region_patience_runs"] == 44
     assert record["greedy_runs"] == 0 and maml["greedy_runs"] > 0
     assert record["residual_gp"] is False and maml["residual_gp"] is True
     # qLogNEI from the second batch on, on the adapted ensemble itself (its guard may

@@ -245,7 +245,7 @@ def test_trust_region_patience_halves_the_box_after_that_many_failed_batches(tmp
     )
 
     # The campaign takes the tolerance from the YAML's model.trust_region_patience.
-    model = "model: {method: ensemble, trust_region_patience: 1}\n"
+    model = "model: {method: ensemble, trust_region_patience: 1, trust_region_patience_runs: 0}\n"
     c = Campaign.load(scratch_copy(ETCH42, tmp_path, model=model))
     assert c.spec.model.trust_region_patience == 1
     record_batches(c, ["sobol", "ensemble", "ensemble"], [70, 60, 62])
