@@ -324,13 +324,13 @@ class ModelConfig(_Record):
             turning it off left 15 pairs below the GP at 40 runs against 20, better
             than on in 9 pairs and worse in 20 (median regret 0.313 against 0.256).
         trust_region_patience: Model-proposed batches in a row without a better run after
-            which the trust region's side halves. Default (None): TuRBO's
+            which the trust region's side halves. Default 1. None (and every batch proposed
+            before ``trust_region_patience_runs``, or with ``maml-ensemble`` before
+            ``greedy_runs``: greedy unless the guard set the prior aside) is TuRBO's
             ``ceil(max(4 / q, d / q))``, 4 batches for etch42's 15 parameters in batches of 4.
-            With ``maml-ensemble`` it applies to the batches proposed from ``greedy_runs``
-            complete runs on; the batches before them (greedy unless the guard set the prior
-            aside) keep TuRBO's. On the etch benchmark, halving after every failed batch
-            unstuck stalled campaigns when continued from their 44th run (regret 0.1 by run 100
-            in 5 of 8 continuations, against 1 of 8). Counting the greedy batches too, it
+            On the etch benchmark, halving after every failed batch unstuck stalled campaigns
+            when continued from their 44th run (regret 0.1 by run 100 in 5 of 8
+            continuations, against 1 of 8). Counting the greedy batches too, it
             reached regret 0.1 later in each of the 4 pairs run (the side was already 0.05-0.4
             when qLogNEI took over at run 20, against 0.8-1.6). From ``greedy_runs`` on, in 20
             of the 30 pairs, its regret at 40 runs was below the default's in 13, but it
