@@ -13,7 +13,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
@@ -23,12 +23,19 @@ from typing import TYPE_CHECKING, Any, Literal, NamedTuple, overload
 import numpy as np
 import pandas as pd
 
-from recipeopt.exceptions import NoMeasurementsError, SpecError
+from recipeopt.exceptions import ConcurrentChangeError, NoMeasurementsError, SpecError
 from recipeopt.objective import Objective
 from recipeopt.results import ParsedResults, parse_results, read_results
 from recipeopt.space import Space, same_recipe
 from recipeopt.spec import CampaignSpec, load_spec
-from recipeopt.store import NewRun, RecordSummary, Store, export_columns
+from recipeopt.store import (
+    NewRun,
+    RecordSummary,
+    RunRow,
+    Store,
+    export_columns,
+    runs_frame,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -70,6 +77,10 @@ GUARD_MIN_RUNS = 8
 GREEDY_CANDIDATES = 20_000
 #: Methods ``suggest`` accepts.
 METHODS = ("auto", *DESIGN_METHODS, *MODEL_METHODS)
+#: Most runs in one batch (the spec's ``batch_size`` has the same ceiling).
+MAX_BATCH = 256
+#: Plans ``suggest`` makes when other commands keep writing the campaign's runs meanwhile.
+PLAN_ATTEMPTS = 4
 
 
 @dataclass
@@ -86,6 +97,9 @@ class Status:
         last_method: Method of the most recent batch.
         last_model: Model identity of the most recent batch (of its first run: the
             batch's hedge runs, see ``model.hedge``, name the GP that chose them).
+        excluded: Runs kept out of the model and the best run (columns ``run_id,
+            status, excluded``): recorded off-spec, or outside the campaign's
+            current bounds or choices.
     """
 
     counts: dict[str, int]
@@ -93,6 +107,7 @@ class Status:
     fit: pd.DataFrame | None
     last_method: str | None = None
     last_model: str | None = None
+    excluded: pd.DataFrame | None = None
 
 
 class FittedModel(NamedTuple):
@@ -177,6 +192,8 @@ class Campaign:
         self.pinned_checkpoint = checkpoint
         #: Why the last :meth:`checkpoint` call meta-trained again (None if it did not).
         self.pretrain_reason: str | None = None
+        #: How often the last :meth:`suggest` planned again after another command wrote.
+        self.replans = 0
         self._loaded: tuple[tuple[Path, str], Checkpoint] | None = None
         self.space = Space.from_spec(spec)
         self.objective = Objective.from_spec(spec)
@@ -205,20 +222,75 @@ class Campaign:
     # -- reading ---------------------------------------------------------
 
     def runs(self) -> pd.DataFrame:
-        """Return every run as a table (see :func:`recipeopt.store.export_columns`)."""
-        frame = self.store.frame(
-            self.name, self.space.names, self.objective.names, self._predictions
+        """Return every run as a table (see :func:`recipeopt.store.export_columns`).
+
+        ``excluded`` says why a run is kept out of the model and the best run:
+        it was recorded off-spec, or it lies outside the campaign's current
+        bounds or choices (the YAML was edited since).
+
+        Raises:
+            SpecError: If a parameter was added to the campaign after runs were
+                stored, without the ``default:`` those runs used.
+        """
+        return self._frame(self.store.rows(self.name))
+
+    def _frame(
+        self, rows: Sequence[RunRow], *, extra: Sequence[str] = (), check: bool = True
+    ) -> pd.DataFrame:
+        """Flatten ``rows`` with the campaign's columns (``extra``: removed parameters too).
+
+        ``check`` requires a ``default:`` for parameters some rows were planned without.
+        """
+        defaults = self._defaults(rows, required=check)
+        frame = runs_frame(
+            rows,
+            self.space.names,
+            self.objective.names,
+            self._predictions,
+            defaults=defaults,
+            extra_parameters=extra,
         )
         numeric = [n for j, n in enumerate(self.space.names) if j not in self.space.categorical]
         frame[numeric] = frame[numeric].astype(float)
+        if len(frame):
+            outside = self.space.outside(self.space.values(frame))
+            frame["excluded"] = [
+                stored or (f"outside the campaign: {why}" if why else "")
+                for stored, why in zip(frame["excluded"], outside, strict=True)
+            ]
         return frame
 
+    def _defaults(self, rows: Sequence[RunRow], *, required: bool) -> dict[str, float | str]:
+        """Return the ``default:`` of each parameter; check runs stored without one have it."""
+        defaults = {p.name: p.default for p in self.spec.parameters if p.default is not None}
+        if required:
+            for name in self.space.names:
+                lacking = [r.run_id for r in rows if name not in (r.params or {})]
+                if lacking and name not in defaults:
+                    shown = ", ".join(lacking[:3]) + (", ..." if len(lacking) > 3 else "")
+                    raise SpecError(
+                        f"{self.path or self.name}: parameters.{name}: {len(lacking)} stored "
+                        f"runs ({shown}) were planned without this parameter; add "
+                        "`default: VALUE` to it (the value those runs used)"
+                    )
+        return defaults
+
     def export(self) -> str:
-        """Return every run as CSV text, oldest first."""
-        return self.runs().to_csv(index=False, float_format="%.10g")
+        """Return every run as CSV text, oldest first.
+
+        Parameters the campaign no longer has keep their stored values, in
+        columns after the current ones; ``excluded`` says which runs the model
+        leaves out and why.
+        """
+        rows = self.store.rows(self.name)
+        stored = dict.fromkeys(name for r in rows for name in (r.params or {}))
+        extra = [n for n in stored if n not in self.space.index]
+        frame = self._frame(rows, extra=extra, check=False)
+        return frame.to_csv(index=False, float_format="%.10g")
 
     def _complete(self, runs: pd.DataFrame) -> pd.DataFrame:
-        return runs[runs["status"] == "complete"]
+        """Return the complete runs the model learns from (none excluded)."""
+        return runs[(runs["status"] == "complete") & (runs["excluded"] == "")]
 
     def scores(self, runs: pd.DataFrame) -> np.ndarray:
         """Return the weighted objective of each row's metrics.
@@ -244,6 +316,7 @@ class Campaign:
         method: str = "auto",
         note: str = "",
         on_epoch: Progress | None = None,
+        before_commit: Callable[[pd.DataFrame], None] | None = None,
     ) -> pd.DataFrame:
         """Propose the next batch and store it as pending runs.
 
@@ -261,7 +334,11 @@ class Campaign:
         enter the acquisition as ``X_pending``.
 
         Side effects:
-            Stores the batch as pending runs in one transaction.
+            Stores the batch as pending runs in one transaction. If another
+            command wrote the campaign's runs while the batch was planned, it is
+            planned again from the new runs (their pending runs as pending), so
+            simultaneous calls never propose the same recipes; ``replans``
+            counts how often.
 
         Args:
             batch: Batch size (default: the spec's ``batch_size``).
@@ -278,6 +355,8 @@ class Campaign:
             note: Stored with every run of the batch.
             on_epoch: Progress of meta-training, when the checkpoint must be
                 (re)made first.
+            before_commit: Called with the batch's table before it is stored
+                (to write the engineer's file); if it raises, nothing is stored.
 
         Returns:
             One row per new run: ``run_id, batch_id``, the parameters, and the
@@ -286,10 +365,11 @@ class Campaign:
         Raises:
             SpecError: If ``fixed`` names an unknown parameter or a bad value.
             NotEnoughPointsLeftError: If the space has no new feasible recipes.
+            ConcurrentChangeError: If other commands kept writing the runs.
         """
         q = self.spec.batch_size if batch is None else batch
-        if q < 1:
-            raise SpecError(f"--batch must be at least 1, got {q}")
+        if not 1 <= q <= MAX_BATCH:
+            raise SpecError(f"--batch must be between 1 and {MAX_BATCH} runs, got {q}")
         if method not in METHODS:
             raise SpecError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
         seed = self.spec.seed if seed is None else seed
@@ -300,7 +380,60 @@ class Campaign:
                 f"--same-in-batch {unknown[0]}: unknown parameter; "
                 f"choose one of {', '.join(space.names)}"
             )
-        runs = self.runs()
+        columns = ["run_id", "batch_id", *space.names]
+        columns += [c for c in self.columns() if c.startswith("pred_")]
+        table = pd.DataFrame()
+
+        def deliver(rows: list[RunRow]) -> None:
+            nonlocal table
+            table = self._frame(rows, check=False)[columns]
+            if before_commit is not None:
+                before_commit(table)
+
+        # NOTE: the batch is planned from a snapshot of the runs and stored only if no
+        # other command wrote the campaign's runs meanwhile; otherwise it is planned
+        # again, with the other command's pending runs as pending.
+        for attempt in range(1, PLAN_ATTEMPTS + 1):
+            revision = self.store.revision(self.name)
+            new = self._plan(
+                space,
+                self.runs(),
+                q,
+                method=method,
+                seed=seed,
+                note=note,
+                same_in_batch=same_in_batch,
+                on_epoch=on_epoch,
+            )
+            try:
+                self.store.add_batch(
+                    self.name, new, expect_revision=revision, before_commit=deliver
+                )
+            except ConcurrentChangeError:
+                if attempt == PLAN_ATTEMPTS:
+                    raise ConcurrentChangeError(
+                        f"{self.name}: other commands changed the runs while each of "
+                        f"{PLAN_ATTEMPTS} batches was planned; nothing was stored; "
+                        "run suggest again"
+                    ) from None
+                continue
+            self.replans = attempt - 1
+            return table
+        raise AssertionError("unreachable")
+
+    def _plan(
+        self,
+        space: Space,
+        runs: pd.DataFrame,
+        q: int,
+        *,
+        method: str,
+        seed: int,
+        note: str,
+        same_in_batch: Sequence[str],
+        on_epoch: Progress | None,
+    ) -> list[NewRun]:
+        """Plan a batch of ``q`` runs from ``runs`` (see :meth:`suggest`)."""
         complete = self._complete(runs)
         if method == "auto":
             # NOTE: the meta-prior replaces the initial design; the other models need one.
@@ -317,7 +450,7 @@ class Campaign:
         with _seeded(seed):
             if method in DESIGN_METHODS:
                 kind: Kind = "sobol" if method == "sobol" else "random"
-                new = self._design_batch(
+                return self._design_batch(
                     space,
                     q,
                     kind=kind,
@@ -327,23 +460,17 @@ class Campaign:
                     same_in_batch=same_in_batch,
                     runs=len(runs),
                 )
-            else:
-                new = self._model_batch(
-                    space,
-                    runs,
-                    q,
-                    method=method,
-                    seed=seed,
-                    used=used,
-                    note=note,
-                    same_in_batch=same_in_batch,
-                    on_epoch=on_epoch,
-                )
-        ids = self.store.add_batch(self.name, new)
-        table = self.runs().set_index("run_id").loc[ids].reset_index()
-        columns = ["run_id", "batch_id", *space.names]
-        columns += [c for c in table.columns if c.startswith("pred_")]
-        return table[columns]
+            return self._model_batch(
+                space,
+                runs,
+                q,
+                method=method,
+                seed=seed,
+                used=used,
+                note=note,
+                same_in_batch=same_in_batch,
+                on_epoch=on_epoch,
+            )
 
     def _design_batch(
         self,
@@ -921,7 +1048,8 @@ class Campaign:
             model.trust_region_patience_runs, model.greedy_runs * (method == "maml-ensemble")
         )
         bests, warmup = [], 0
-        complete_before = (runs["status"] == "complete").cumsum().shift(fill_value=0)
+        usable = pd.Series(runs.index.isin(self._complete(runs).index), index=runs.index)
+        complete_before = usable.cumsum().shift(fill_value=0)
         for batch_id in model_batches:
             rows = runs["batch_id"] == batch_id
             batch_scores = self.scores(self._complete(runs[rows]))
@@ -994,7 +1122,11 @@ class Campaign:
     # -- record ----------------------------------------------------------
 
     def record(
-        self, results: str | Path | pd.DataFrame, *, replace: bool = False
+        self,
+        results: str | Path | pd.DataFrame,
+        *,
+        replace: bool = False,
+        allow_off_spec: bool = False,
     ) -> tuple[RecordSummary, ParsedResults]:
         """Validate a results file (or table) and store it, all or nothing.
 
@@ -1005,9 +1137,13 @@ class Campaign:
         Args:
             results: A CSV path, or a table with text or numeric cells.
             replace: Allow overwriting runs that already have results.
+            allow_off_spec: Store runs that break the plan's rules (whole numbers,
+                steps, pinned values, linear constraints) flagged, kept out of the
+                model, instead of rejecting the file.
 
         Raises:
             ResultsFileError: Naming the file, line and column of the first bad cell.
+            ConcurrentChangeError: If another command recorded one of the runs meanwhile.
         """
         if isinstance(results, pd.DataFrame):
             source, frame = "<results>", results.astype(str).replace({"nan": "", "None": ""})
@@ -1021,8 +1157,10 @@ class Campaign:
             runs=self.runs(),
             replace=replace,
             columns=self.columns(),
+            limits={m.name: m.physical_limits for m in self.spec.objective.metrics},
+            allow_off_spec=allow_off_spec,
         )
-        summary = self.store.record(self.name, parsed.updates, parsed.new_runs)
+        summary = self.store.record(self.name, parsed.updates, parsed.new_runs, replace=replace)
         return summary, parsed
 
     # -- status ----------------------------------------------------------
@@ -1051,12 +1189,14 @@ class Campaign:
             fit_table = self.cross_validate(runs, seed=self.spec.seed if seed is None else seed)
         # The batch's first run names its model (its hedge runs, last, name their own).
         last = runs[runs["batch_id"] == runs["batch_id"].iloc[-1]].iloc[0] if len(runs) else None
+        excluded = runs.loc[runs["excluded"] != "", ["run_id", "status", "excluded"]]
         return Status(
             counts=counts,
             best=best,
             fit=fit_table,
             last_method=None if last is None else last["method"],
             last_model=None if last is None else last["model"],
+            excluded=excluded.reset_index(drop=True),
         )
 
     def cross_validate(self, runs: pd.DataFrame, *, seed: int) -> pd.DataFrame:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import sys
 from contextlib import nullcontext
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -148,10 +149,26 @@ def suggest(
             c.checkpoint(on_epoch=bar)
     with _status(f"Planning {c.spec.batch_size if batch is None else batch} runs for {c.name}…"):
         table = c.suggest(
-            batch, seed=seed, fixed=fixed, same_in_batch=same, method=method, note=note
+            batch,
+            seed=seed,
+            fixed=fixed,
+            same_in_batch=same,
+            method=method,
+            note=note,
+            # NOTE: the file is written before the batch is stored, so a batch the
+            # engineer never received is never left pending.
+            before_commit=(
+                partial(_write, path=out, fmt="json" if out.endswith(".json") else "csv")
+                if out
+                else None
+            ),
         )
-    if out:
-        _write(table, out, "json" if out.endswith(".json") else "csv")
+    if c.replans:
+        click.echo(
+            "Another command stored runs while this batch was planned; "
+            "it was planned again with them.",
+            err=True,
+        )
     _render(table, fmt, title=f"{c.name}: batch {table['batch_id'].iloc[0]}", units=_units(c))
     if out:
         click.echo(f"Wrote {len(table)} runs to {out}.", err=True)
@@ -259,14 +276,20 @@ def pretrain(
 
 def _parse_fixes(fixes: tuple[str, ...]) -> dict[str, str]:
     """Split ``NAME=VALUE`` items; the campaign checks names, numbers and choices."""
-    fixed = {}
+    fixed: dict[str, str] = {}
     for item in fixes:
         name, sep, value = item.partition("=")
         if not sep or not name.strip() or not value.strip():
             raise click.BadParameter(
                 f"{item!r} must look like NAME=VALUE, e.g. pressure=20", param_hint="--fix"
             )
-        fixed[name.strip()] = value.strip()
+        name, value = name.strip(), value.strip()
+        if name in fixed and fixed[name] != value:
+            raise click.BadParameter(
+                f"{name} is pinned twice, to {fixed[name]} and to {value}; give it once",
+                param_hint="--fix",
+            )
+        fixed[name] = value
     return fixed
 
 
@@ -276,21 +299,36 @@ def _parse_fixes(fixes: tuple[str, ...]) -> dict[str, str]:
 @click.option(
     "--replace", is_flag=True, help="Overwrite results of runs that are already recorded."
 )
-def record(campaign: str, results: str, replace: bool) -> None:
+@click.option(
+    "--allow-off-spec",
+    is_flag=True,
+    help="Store runs that break an integer, step, fixed value or linear constraint, "
+    "flagged and kept out of the model, instead of rejecting the file.",
+)
+def record(campaign: str, results: str, replace: bool, allow_off_spec: bool) -> None:
     """Validate RESULTS (CSV) and store it: all rows, or none.
 
     Columns: run_id, the metrics, and optionally status (complete, failed,
     abandoned) and note. A row without run_id but with every parameter records
-    an off-plan run.
+    an off-plan run. Metrics must lie within their physical limits, and
+    setpoints within the campaign's bounds and plan rules.
     """
     c = _load(campaign)
-    summary, parsed = c.record(results, replace=replace)
+    summary, parsed = c.record(results, replace=replace, allow_off_spec=allow_off_spec)
     parts = [f"Recorded {len(summary.updated)} runs"]
     if summary.added:
         parts.append(f"added {len(summary.added)} off-plan runs ({', '.join(summary.added)})")
     if parsed.skipped:
         parts.append(
             f"left {len(parsed.skipped)} without results pending ({', '.join(parsed.skipped)})"
+        )
+    flagged = [u.run_id for u in parsed.updates if u.off_spec]
+    flagged += [
+        run_id for run_id, run in zip(summary.added, parsed.new_runs, strict=True) if run.off_spec
+    ]
+    if flagged:
+        parts.append(
+            f"flagged {len(flagged)} off-spec, kept out of the model ({', '.join(flagged)})"
         )
     click.echo("; ".join(parts) + ".")
 
@@ -314,6 +352,7 @@ def status(campaign: str, no_fit: bool, fmt: str) -> None:
             "fit": None if st.fit is None else st.fit.to_dict("records"),
             "last_method": st.last_method,
             "last_model": st.last_model,
+            "excluded": [] if st.excluded is None else st.excluded.to_dict("records"),
         }
         click.echo(json.dumps(payload, indent=2))
         return
@@ -334,6 +373,14 @@ def status(campaign: str, no_fit: bool, fmt: str) -> None:
 
         best = pd.DataFrame([st.best[["run_id", *c.space.names, *c.objective.names, "objective"]]])
         _render(best, fmt if fmt != "json" else "table", title="Best complete run", units=_units(c))
+    if st.excluded is not None and len(st.excluded):
+        _render(
+            st.excluded.rename(columns={"run_id": "run"}),
+            fmt,
+            title=f"{len(st.excluded)} runs kept out of the model and the best run "
+            "(still in export)",
+            units={},
+        )
     if st.fit is not None:
         _render(
             st.fit,
@@ -674,7 +721,10 @@ def _write(table: pd.DataFrame, path: str, fmt: str) -> None:
         else:
             table.to_csv(path, index=False, float_format="%.10g")
     except OSError as err:
-        raise click.ClickException(f"cannot write {path}: {err.strerror}") from None
+        reason = err.strerror or str(err)
+        raise click.ClickException(
+            f"cannot write {path}: {reason}; nothing was stored, fix the path and run again"
+        ) from None
 
 
 def _render(table: pd.DataFrame, fmt: str, *, title: str, units: dict[str, str]) -> None:

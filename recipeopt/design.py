@@ -177,9 +177,14 @@ def shortfall(space: Space, found: int, wanted: int) -> RecipeoptError:
                 f"constraint {c.text!r} cannot hold on the parameters' step grids: "
                 "no rounded recipe meets it; choose steps whose multiples can meet it"
             )
+    size = space.grid_size()
+    if size <= 10 * wanted:
+        scope = f"the space holds {size:.0f} distinct recipes (steps, choices, fixed values)"
+    else:
+        scope = "the space is larger, but its constraints leave the sampler too few"
     return NotEnoughPointsLeftError(
-        f"only {found} new recipes satisfy the bounds, steps, fixed values and "
-        f"constraints, but {wanted} were asked for; ask for fewer or relax the space"
+        f"found only {found} new feasible recipes of the {wanted} asked for: {scope}; "
+        "ask for fewer, or relax the bounds, steps, fixed values or constraints"
     )
 
 

@@ -28,6 +28,10 @@ class StorageError(RecipeoptError):
     """The run store cannot be opened, read or written."""
 
 
+class ConcurrentChangeError(StorageError):
+    """Someone else changed the campaign's runs while this command was working on them."""
+
+
 class ResultsFileError(RecipeoptError):
     """A results file for ``record`` is unreadable or has a bad row."""
 

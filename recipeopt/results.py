@@ -12,6 +12,13 @@ Rules:
     * A row whose status and metrics are all blank is still pending: skipped.
     * A complete row needs every metric; a failed or abandoned one may leave
       them blank.
+    * A metric must lie within its physical limits (``limits:`` in the spec, or
+      implied by its unit: ``%`` is 0..100, counts and densities at least 0).
+    * Setpoints must lie within the bounds and choices. An off-plan run, or a
+      planned run whose as-run setpoints differ from the plan, must also keep
+      the plan's rules (whole numbers, steps, pinned values, linear
+      constraints); with ``allow_off_spec`` such a run is stored flagged
+      instead, and kept out of the model.
     * Any bad cell rejects the whole file with one message naming the file,
       the line, the run and the column.
 """
@@ -20,7 +27,7 @@ from __future__ import annotations
 
 import difflib
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -71,6 +78,8 @@ def parse_results(
     runs: pd.DataFrame,
     replace: bool = False,
     columns: Sequence[str] | None = None,
+    limits: Mapping[str, tuple[float, float]] | None = None,
+    allow_off_spec: bool = False,
 ) -> ParsedResults:
     """Check every row of a results table and turn it into store updates.
 
@@ -82,6 +91,9 @@ def parse_results(
         runs: The campaign's runs (as from ``Store.frame``).
         replace: Allow overwriting results of runs that are already recorded.
         columns: Every column the file may have (default: the export columns).
+        limits: Physical ``(low, high)`` of each metric (default: none).
+        allow_off_spec: Store runs that break the plan's rules flagged, instead
+            of rejecting the file.
 
     Returns:
         The updates, off-plan runs and skipped (still pending) run ids.
@@ -104,6 +116,8 @@ def parse_results(
             f"{source}: needs a run_id column, or every parameter column for off-plan runs"
         )
     known = {r.run_id: r.status for r in runs.itertuples()} if len(runs) else {}
+    planned = runs.set_index("run_id")[params].to_dict("index") if len(runs) else {}
+    limits = limits or {}
     parsed = ParsedResults()
     seen: set[str] = set()
     for i, row in enumerate(frame.to_dict("records")):
@@ -113,6 +127,14 @@ def parse_results(
         status = str(row.get("status", "")).strip().lower()
         values = {m: _number(row.get(m, ""), where, m) for m in metrics}
         given = {m: v for m, v in values.items() if v is not None}
+        for m, v in given.items():
+            low, high = limits.get(m, (-math.inf, math.inf))
+            if not low <= v <= high:
+                raise ResultsFileError(
+                    f"{where}, column {m}: {v:g} is outside the physical limits "
+                    f"[{low:g}, {high:g}] of {m}; fix the value, or set "
+                    f"objective.metrics.{m}.limits in the campaign if it can be right"
+                )
         note = str(row["note"]) if "note" in row and str(row["note"]).strip() else None
         if not status:
             if not given:
@@ -138,6 +160,14 @@ def parse_results(
                     "fill it in or set status=failed"
                 )
         setpoints = _setpoints(row, space, where)
+        base = planned.get(run_id) if run_id else None
+        broken = _broken_plan(setpoints, base, space) if setpoints else ""
+        if broken and not allow_off_spec:
+            raise ResultsFileError(
+                f"{where}: {broken}; correct the row, or record it with --allow-off-spec "
+                "to store it flagged (kept out of the model)"
+            )
+        off_spec = broken or None
         if run_id:
             if run_id in seen:
                 raise ResultsFileError(
@@ -154,7 +184,9 @@ def parse_results(
                     f"{where}, column run_id: {run_id} is already recorded ({known[run_id]}); "
                     "use --replace to overwrite it"
                 )
-            parsed.updates.append(RunUpdate(run_id, status, given or None, setpoints or None, note))
+            parsed.updates.append(
+                RunUpdate(run_id, status, given or None, setpoints or None, note, off_spec)
+            )
         else:
             missing = [p for p in params if p not in setpoints]
             if missing:
@@ -169,9 +201,40 @@ def parse_results(
                     status=status,
                     metrics=given or None,
                     note=note or "",
+                    off_spec=off_spec,
                 )
             )
+    if not parsed.updates and not parsed.new_runs:
+        raise ResultsFileError(
+            f"{source}: no results: every row is still empty; fill in the metric columns "
+            "(or status=failed) of the runs that were done"
+        )
     return parsed
+
+
+def _broken_plan(
+    setpoints: dict[str, float | str], planned: dict[str, object] | None, space: Space
+) -> str:
+    """Return the plan rule a row's recipe breaks, or "".
+
+    A planned run is checked only when its as-run setpoints differ from the plan
+    (the plan itself was made to keep the rules).
+    """
+    recipe = {**(planned or {}), **setpoints}
+    if planned is not None and all(
+        _same_setpoint(value, planned.get(name)) for name, value in setpoints.items()
+    ):
+        return ""
+    return space.off_plan(space.values(pd.DataFrame([recipe])))[0]
+
+
+def _same_setpoint(a: object, b: object) -> bool:
+    if isinstance(a, str) or isinstance(b, str):
+        return a == b
+    try:
+        return math.isclose(float(a), float(b), rel_tol=1e-9, abs_tol=1e-12)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return False
 
 
 def _number(cell: object, where: str, column: str) -> float | None:

@@ -38,6 +38,7 @@ from recipeopt.spec import (
     NumericParameter,
     Parameter,
     format_validation_error,
+    on_grid,
 )
 
 #: Two recipes closer than this in every cube coordinate are the same recipe.
@@ -225,6 +226,19 @@ class Space:
             out[:, self.index[name]] = value
         return out
 
+    def grid_size(self) -> float:
+        """Return how many distinct recipes the box holds (inf with an unstepped parameter).
+
+        Counts grid points per parameter (choices, steps; 1 if pinned), before
+        linear constraints.
+        """
+        sizes = np.where(
+            np.isnan(self.step), np.inf, np.round((self.upper - self.lower) / self.step) + 1
+        )
+        for name in self.fixed:
+            sizes[self.index[name]] = 1.0
+        return float(np.prod(sizes))
+
     @property
     def choice_counts(self) -> tuple[tuple[int, int], ...]:
         """Return ``(index, number of choices)`` of each categorical parameter, in order."""
@@ -341,6 +355,74 @@ class Space:
                         values[i] = trial
                         break
         return values
+
+    # -- checks of recorded recipes ----------------------------------------
+
+    def outside(self, values: np.ndarray) -> list[str]:
+        """Say, per row, why a recipe lies outside the space ("" if it does not).
+
+        Args:
+            values: ``n x d`` process values (choice codes; NaN for a label that
+                is not a choice, as from :meth:`values`).
+
+        Returns:
+            The first parameter outside its bounds or choices, per row, e.g.
+            ``"gap 18 is outside the bounds [20, 50]"``.
+        """
+        values = np.atleast_2d(np.asarray(values, dtype=float))
+        bad = ~self.in_bounds(values) | np.isnan(values)
+        reasons = []
+        for row, mask in zip(values, bad, strict=True):
+            if not mask.any():
+                reasons.append("")
+                continue
+            j = int(np.flatnonzero(mask)[0])
+            name = self.names[j]
+            if j in self.categorical:
+                reasons.append(f"{name} is not one of {', '.join(self.categorical[j])}")
+            else:
+                reasons.append(
+                    f"{name} {row[j]:g} is outside the bounds "
+                    f"[{self.lower[j]:g}, {self.upper[j]:g}]"
+                )
+        return reasons
+
+    def off_plan(self, values: np.ndarray) -> list[str]:
+        """Say, per row, which rule of the plan a recipe inside the bounds breaks ("" if none).
+
+        The rules are the ones every suggestion keeps: whole numbers for integer
+        parameters, the step grid, pinned values, and the linear constraints.
+
+        Args:
+            values: ``n x d`` process values inside the bounds (choice codes).
+        """
+        values = np.atleast_2d(np.asarray(values, dtype=float))
+        feasible = self.feasible(values)
+        reasons = []
+        for i, row in enumerate(values):
+            reasons.append(self._broken_rule(row, bool(feasible[i])))
+        return reasons
+
+    def _broken_rule(self, row: np.ndarray, feasible: bool) -> str:
+        for j, p in enumerate(self.parameters):
+            if j in self.categorical:
+                continue
+            name, value, step = self.names[j], row[j], self.step[j]
+            if isinstance(p, NumericParameter) and p.type == "integer" and value != round(value):
+                return f"{name} {value:g} is not a whole number (integer parameter)"
+            if not np.isnan(step) and not on_grid(value, self.lower[j], step):
+                return f"{name} {value:g} is not on its step grid {self.lower[j]:g} + k*{step:g}"
+        for name, pinned in self.fixed.items():
+            j = self.index[name]
+            if abs(row[j] - pinned) > 1e-9 * max(1.0, abs(pinned)):
+                shown = self.categorical[j][int(pinned)] if j in self.categorical else f"{pinned:g}"
+                return f"{name} is pinned to {shown} (fixed in the campaign)"
+        if not feasible:
+            for c in self.constraints:
+                if not Space(self.parameters, [c]).feasible(row).all():
+                    lhs = sum(coef * row[self.index[n]] for n, coef in c.coefficients.items())
+                    return f"breaks the constraint {c.text!r} (left side {lhs:g})"
+        return ""
 
     def in_bounds(self, values: np.ndarray) -> np.ndarray:
         """Return an ``n x d`` mask of values inside their bounds."""

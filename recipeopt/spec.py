@@ -55,7 +55,8 @@ def _first_duplicate(names: list[str]) -> str | None:
     return duplicates[0] if duplicates else None
 
 
-def _on_grid(value: float, low: float, step: float) -> bool:
+def on_grid(value: float, low: float, step: float) -> bool:
+    """Whether ``value`` is ``low + k * step`` for a whole ``k`` (to a relative 1e-6)."""
     k = (value - low) / step
     return abs(k - round(k)) <= 1e-6 * max(1.0, abs(k))
 
@@ -71,6 +72,8 @@ class NumericParameter(_Record):
         step: Setpoint resolution; values are ``low + k * step``. Integers default to 1.
         scale: ``"log"`` to search the range on a log scale (needs ``low > 0``).
         fixed: Pin the parameter to this value.
+        default: The value that runs stored before the parameter was added to the
+            campaign used (needed once such runs exist).
     """
 
     name: str = Field(pattern=_NAME)
@@ -80,7 +83,15 @@ class NumericParameter(_Record):
     step: float | None = None
     scale: Literal["linear", "log"] = "linear"
     fixed: float | None = None
+    default: float | None = None
     description: str = ""
+
+    @field_validator("default")
+    @classmethod
+    def _default_finite(cls, default: float | None) -> float | None:
+        if default is not None and not math.isfinite(default):
+            raise ValueError(f"default must be a finite number, got {default}")
+        return default
 
     @field_validator("bounds")
     @classmethod
@@ -117,7 +128,7 @@ class NumericParameter(_Record):
                 raise ValueError(
                     f"step: {step:g} is larger than the range {high - low:g}; make it smaller"
                 )
-            if not _on_grid(high, low, step):
+            if not on_grid(high, low, step):
                 raise ValueError(
                     f"step: {step:g} does not divide the range [{low:g}, {high:g}]; "
                     "choose a step that does, or move a bound"
@@ -129,7 +140,7 @@ class NumericParameter(_Record):
         if self.fixed is not None:
             if not low <= self.fixed <= high:
                 raise ValueError(f"fixed: {self.fixed:g} is outside bounds [{low:g}, {high:g}]")
-            if step is not None and not _on_grid(self.fixed, low, step):
+            if step is not None and not on_grid(self.fixed, low, step):
                 raise ValueError(
                     f"fixed: {self.fixed:g} is not on the step grid {low:g} + k*{step:g}"
                 )
@@ -151,6 +162,8 @@ class CategoricalParameter(_Record):
         type: ``"categorical"``.
         choices: The labels, in a fixed order; results files use them verbatim.
         fixed: Pin the parameter to one label.
+        default: The label that runs stored before the parameter was added to the
+            campaign used (needed once such runs exist).
 
     Inside, a choice is coded by its position ``c`` in ``choices`` and sits on
     the unit cube at ``c / (len(choices) - 1)``.
@@ -159,8 +172,9 @@ class CategoricalParameter(_Record):
     name: str = Field(pattern=_NAME)
     unit: str = ""
     type: Literal["categorical"] = "categorical"
-    choices: list[str] = Field(min_length=1)
+    choices: list[str]
     fixed: str | None = None
+    default: str | None = None
     description: str = ""
 
     @field_validator("choices", mode="before")
@@ -173,9 +187,21 @@ class CategoricalParameter(_Record):
             ]
         return choices
 
+    @field_validator("default", mode="before")
+    @classmethod
+    def _default_is_text(cls, default: Any) -> Any:
+        if isinstance(default, int | float) and not isinstance(default, bool):
+            return str(default)
+        return default
+
     @field_validator("choices")
     @classmethod
     def _choices_unique(cls, choices: list[str]) -> list[str]:
+        if len(choices) < 2:
+            raise ValueError(
+                f"choices: a categorical parameter needs at least two choices, got {choices}; "
+                "add the alternatives, or make it a note of the campaign instead of a parameter"
+            )
         if any(not c.strip() for c in choices):
             raise ValueError("choices: a choice is empty; give every choice a label")
         if (twice := _first_duplicate(choices)) is not None:
@@ -216,6 +242,11 @@ class Metric(_Record):
         direction: ``"maximize"`` or ``"minimize"``.
         weight: Non-negative weight in the objective.
         range: ``[worst, best]`` in ``unit``; maps the metric to 0 (worst) .. 1 (best).
+        limits: ``[low, high]``: the physically possible values (``null`` for no
+            limit on a side); a recorded value outside them is rejected. Default
+            from the unit (see :func:`implied_limits`): ``%`` is 0..100, counts and
+            densities (``count``, ``1/cm2``, ``/wafer``...) are at least 0, others
+            unlimited.
     """
 
     name: str = Field(pattern=_NAME)
@@ -223,6 +254,27 @@ class Metric(_Record):
     direction: Literal["maximize", "minimize"]
     weight: float
     range: tuple[float, float]
+    limits: tuple[float | None, float | None] | None = None
+
+    @field_validator("limits")
+    @classmethod
+    def _limits_ordered(
+        cls, limits: tuple[float | None, float | None] | None
+    ) -> tuple[float | None, float | None] | None:
+        if limits is None:
+            return None
+        low, high = limits
+        if any(v is not None and not math.isfinite(v) for v in limits):
+            raise ValueError(f"limits must be numbers or null, got {list(limits)}")
+        if low is not None and high is not None and low >= high:
+            raise ValueError(f"lower ({low:g}) must be below upper ({high:g}); swap them")
+        return limits
+
+    @property
+    def physical_limits(self) -> tuple[float, float]:
+        """The physically possible values, ``(low, high)``, infinite where unlimited."""
+        low, high = self.limits if self.limits is not None else implied_limits(self.unit)
+        return (-math.inf if low is None else low, math.inf if high is None else high)
 
     @field_validator("weight")
     @classmethod
@@ -244,6 +296,25 @@ class Metric(_Record):
                 f"{self.direction}; swap the two numbers"
             )
         return self
+
+
+#: Units read as counts per area or per item: their values cannot be negative.
+_COUNT_UNITS = re.compile(r"^(1/|#|(counts?|ea|particles?|defects?|ppm|ppb)\b)|/(cm2|cm\^2|wafer)$")
+
+
+def implied_limits(unit: str) -> tuple[float | None, float | None]:
+    """Return the physical limits a metric's unit implies: ``%`` 0..100, counts >= 0.
+
+    Example:
+        >>> implied_limits("%"), implied_limits("1/cm2"), implied_limits("nm")
+        ((0.0, 100.0), (0.0, None), (None, None))
+    """
+    text = unit.strip().lower()
+    if text == "%":
+        return (0.0, 100.0)
+    if _COUNT_UNITS.search(text):
+        return (0.0, None)
+    return (None, None)
 
 
 class Objective(_Record):
@@ -602,9 +673,15 @@ def load_spec(path: str | Path, *, check_history: bool = True) -> CampaignSpec:
     """
     path = Path(path)
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise SpecError(f"{path}: no such campaign file; check the path") from None
+    except UnicodeDecodeError:
+        raise SpecError(
+            f"{path}: not a text file (not UTF-8); give the campaign's YAML file"
+        ) from None
+    except IsADirectoryError:
+        raise SpecError(f"{path}: is a folder; give the campaign's YAML file") from None
     except OSError as err:
         raise SpecError(f"{path}: cannot read the campaign file ({err.strerror})") from None
     try:

@@ -7,7 +7,13 @@ the method, model and seed that proposed it, the prediction made at suggestion
 time, its metrics or the reason it failed, timestamps and a note.
 
 Every method that writes does so in one transaction: it either stores all of
-its rows or, on any error, none.
+its rows or, on any error, none. Writers of one campaign take turns: each
+write transaction first bumps the campaign's row in the ``campaigns`` table
+(a row lock on PostgreSQL; SQLite transactions that write begin with
+``BEGIN IMMEDIATE``), so run ids, which are allocated inside that transaction,
+never collide, and the campaign's *revision* tells a planner whether the runs
+it planned from changed before it wrote (:meth:`Store.add_batch`'s
+``expect_revision``). A write that meets a locked database is retried.
 
 Example:
     >>> store = Store("sqlite:///etch42.db")  # doctest: +SKIP
@@ -17,29 +23,45 @@ Example:
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pandas as pd
 from sqlalchemy import (
     JSON,
     DateTime,
+    Engine,
     Integer,
     String,
     Text,
     UniqueConstraint,
     create_engine,
+    event,
+    inspect,
     select,
+    update,
 )
-from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy.exc import (
+    ArgumentError,
+    IntegrityError,
+    OperationalError,
+    ProgrammingError,
+    SQLAlchemyError,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
-from recipeopt.exceptions import StorageError
+from recipeopt.exceptions import ConcurrentChangeError, StorageError
 
 STATUSES = ("pending", "complete", "failed", "abandoned")
+#: Tries of a write transaction that meets a locked database or a racing writer.
+WRITE_ATTEMPTS = 6
+#: Seconds an SQLite connection waits for another writer's lock before it gives up.
+SQLITE_BUSY_TIMEOUT = 60.0
+T = TypeVar("T")
 
 
 class _Base(DeclarativeBase):
@@ -67,6 +89,18 @@ class RunRow(_Base):
     created_at: Mapped[datetime] = mapped_column(DateTime)
     recorded_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     note: Mapped[str] = mapped_column(Text, default="")
+    #: Why the run breaks the campaign's plan (integer, step, fixed value or linear
+    #: constraint), when it was recorded with ``--allow-off-spec``; None otherwise.
+    off_spec: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class CampaignRow(_Base):
+    """One campaign's write counter: every write of its runs bumps ``revision``."""
+
+    __tablename__ = "campaigns"
+
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    revision: Mapped[int] = mapped_column(Integer, default=0)
 
 
 @dataclass
@@ -81,6 +115,7 @@ class NewRun:
     model: str | None = None
     seed: int | None = None
     note: str = ""
+    off_spec: str | None = None
 
 
 @dataclass
@@ -92,6 +127,7 @@ class RunUpdate:
     metrics: dict[str, float] | None
     params: dict[str, float | str] | None = None
     note: str | None = None
+    off_spec: str | None = None
 
 
 @dataclass
@@ -103,7 +139,16 @@ class RecordSummary:
 
 
 def _now() -> datetime:
+    """The current time in UTC, naive (as every backend stores it); see :func:`iso_utc`."""
     return datetime.now(UTC).replace(tzinfo=None)
+
+
+def iso_utc(moment: datetime | None) -> str | None:
+    """Return a stored (naive UTC) time as ISO 8601 with its offset, ``...T02:15:56+00:00``."""
+    if moment is None:
+        return None
+    aware = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    return aware.isoformat(timespec="seconds")
 
 
 def _next_number(values: Iterable[str], prefix: str) -> int:
@@ -126,21 +171,108 @@ class Store:
     def __init__(self, url: str) -> None:
         self.url = url
         try:
+            sqlite = url.startswith("sqlite")
             if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
                 Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-            self.engine = create_engine(url)
-            _Base.metadata.create_all(self.engine)
+            self.engine = create_engine(
+                url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT} if sqlite else {}
+            )
+            if self.engine.dialect.name == "sqlite":
+                _sqlite_transactions(self.engine)
+            #: The engine of write transactions (``BEGIN IMMEDIATE`` on SQLite).
+            self._writer = self.engine.execution_options(immediate=True)
+            self._retry("open the store", lambda: _create_schema(self._writer))
         except ArgumentError:
             raise StorageError(f"storage: {url!r} is not a valid SQLAlchemy URL") from None
-        except (SQLAlchemyError, OSError, ModuleNotFoundError) as err:
+        except (SQLAlchemyError, OSError) as err:
             raise StorageError(f"storage: cannot open {url!r}: {_reason(err)}") from None
+        except ModuleNotFoundError as err:
+            raise StorageError(f"storage: cannot open {url!r}: {_missing_driver(err)}") from None
 
     def close(self) -> None:
         """Release the database connections."""
         self.engine.dispose()
 
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def _session(self) -> Session:
         return Session(self.engine, expire_on_commit=False)
+
+    def _retry(self, action: str, attempt: Callable[[], T]) -> T:
+        """Run ``attempt`` (one whole transaction), again while the database is busy.
+
+        A locked SQLite file (after its busy timeout), a PostgreSQL serialization
+        failure or deadlock, and a unique-key race are retried with backoff.
+
+        Raises:
+            StorageError: Naming ``action`` when it still fails, or fails otherwise.
+        """
+        for tries in range(1, WRITE_ATTEMPTS + 1):
+            try:
+                return attempt()
+            except (OperationalError, IntegrityError, ProgrammingError) as err:
+                if tries == WRITE_ATTEMPTS:
+                    raise StorageError(
+                        f"storage: cannot {action} in {self.url!r} after {tries} tries: "
+                        f"{_reason(err)}"
+                    ) from None
+                time.sleep(0.05 * 2**tries)
+            except SQLAlchemyError as err:
+                raise StorageError(
+                    f"storage: cannot {action} in {self.url!r}: {_reason(err)}"
+                ) from None
+        raise AssertionError("unreachable")
+
+    def _write(
+        self,
+        campaign: str,
+        action: str,
+        work: Callable[[Session], T],
+        *,
+        expect_revision: int | None = None,
+    ) -> T:
+        """Run ``work`` in one write transaction that holds the campaign's turn.
+
+        Args:
+            campaign: Whose runs are written.
+            action: What is done, for error messages ("write runs").
+            work: Writes through the session it is given; what it returns is returned.
+            expect_revision: Fail with :class:`ConcurrentChangeError` (writing
+                nothing) if the campaign's revision is no longer this one.
+        """
+
+        def attempt() -> T:
+            with Session(self._writer, expire_on_commit=False) as session, session.begin():
+                revision = _claim(session, campaign)
+                if expect_revision is not None and revision != expect_revision:
+                    raise ConcurrentChangeError(
+                        f"storage: the runs of {campaign!r} changed while this batch was planned "
+                        f"(revision {revision}, planned from {expect_revision})"
+                    )
+                return work(session)
+
+        return self._retry(action, attempt)
+
+    def revision(self, campaign: str) -> int:
+        """Return how many writes the campaign's runs have had (0 for a new campaign).
+
+        Read it *before* reading the runs to plan from, and pass it to
+        :meth:`add_batch` as ``expect_revision``.
+        """
+        try:
+            with self._session() as session:
+                value = session.scalar(
+                    select(CampaignRow.revision).where(CampaignRow.name == campaign)
+                )
+        except SQLAlchemyError as err:
+            raise StorageError(
+                f"storage: cannot read runs from {self.url!r}: {_reason(err)}"
+            ) from None
+        return int(value or 0)
 
     def rows(self, campaign: str) -> list[RunRow]:
         """Return every run of ``campaign``, oldest first."""
@@ -154,28 +286,49 @@ class Store:
             ) from None
 
     def add_batch(
-        self, campaign: str, runs: Sequence[NewRun], *, batch_id: str | None = None
+        self,
+        campaign: str,
+        runs: Sequence[NewRun],
+        *,
+        batch_id: str | None = None,
+        expect_revision: int | None = None,
+        before_commit: Callable[[list[RunRow]], None] | None = None,
     ) -> list[str]:
         """Insert ``runs`` as one new batch, in one transaction.
 
         Side effects:
             Writes the runs; allocates run ids ``R001, R002, ...`` and a batch id
-            ``B01, B02, ...`` per campaign.
+            ``B01, B02, ...`` per campaign, inside the transaction.
+
+        Args:
+            campaign: The campaign's name.
+            runs: The runs, in order.
+            batch_id: The batch id (default: the next ``Bnn``).
+            expect_revision: The campaign's :meth:`revision` when the runs were
+                planned; if another command wrote since, nothing is written.
+            before_commit: Called with the new rows before the commit (to write
+                the file the engineer gets); if it raises, nothing is stored.
 
         Returns:
             The new run ids, in order.
+
+        Raises:
+            ConcurrentChangeError: If ``expect_revision`` is stale.
+            StorageError: If the database cannot be written.
         """
-        try:
-            with self._session() as session, session.begin():
-                return self._insert(session, campaign, runs, batch_id)
-        except SQLAlchemyError as err:
-            raise StorageError(
-                f"storage: cannot write runs to {self.url!r}: {_reason(err)}"
-            ) from None
+
+        def work(session: Session) -> list[str]:
+            rows = self._insert(session, campaign, runs, batch_id)
+            session.flush()
+            if before_commit is not None:
+                before_commit(rows)
+            return [r.run_id for r in rows]
+
+        return self._write(campaign, "write runs", work, expect_revision=expect_revision)
 
     def _insert(
         self, session: Session, campaign: str, runs: Sequence[NewRun], batch_id: str | None
-    ) -> list[str]:
+    ) -> list[RunRow]:
         existing = session.execute(
             select(RunRow.run_id, RunRow.batch_id).where(RunRow.campaign == campaign)
         ).all()
@@ -183,74 +336,99 @@ class Store:
         if batch_id is None:
             batch_id = f"B{_next_number((r.batch_id for r in existing), 'B'):02d}"
         now = _now()
-        ids = []
+        rows = []
         for i, run in enumerate(runs):
             if run.status not in STATUSES:
                 raise ValueError(f"unknown status {run.status!r}")
-            run_id = f"R{first + i:03d}"
-            session.add(
-                RunRow(
-                    campaign=campaign,
-                    run_id=run_id,
-                    batch_id=batch_id,
-                    status=run.status,
-                    params=dict(run.params),
-                    planned=dict(run.params) if run.status == "pending" else None,
-                    metrics=run.metrics,
-                    predicted=run.predicted,
-                    method=run.method,
-                    model=run.model,
-                    seed=run.seed,
-                    created_at=now,
-                    recorded_at=None if run.status == "pending" else now,
-                    note=run.note,
-                )
+            row = RunRow(
+                campaign=campaign,
+                run_id=f"R{first + i:03d}",
+                batch_id=batch_id,
+                status=run.status,
+                params=dict(run.params),
+                planned=dict(run.params) if run.status == "pending" else None,
+                metrics=run.metrics,
+                predicted=run.predicted,
+                method=run.method,
+                model=run.model,
+                seed=run.seed,
+                created_at=now,
+                recorded_at=None if run.status == "pending" else now,
+                note=run.note,
+                off_spec=run.off_spec,
             )
-            ids.append(run_id)
-        return ids
+            session.add(row)
+            rows.append(row)
+        return rows
 
     def record(
-        self, campaign: str, updates: Sequence[RunUpdate], new_runs: Sequence[NewRun]
+        self,
+        campaign: str,
+        updates: Sequence[RunUpdate],
+        new_runs: Sequence[NewRun],
+        *,
+        replace: bool = False,
     ) -> RecordSummary:
         """Store results of existing runs and off-plan runs, all in one transaction.
 
         Side effects:
-            Updates status, metrics, recorded time and note of each updated run;
-            inserts off-plan runs as one batch ``manual-<n>``.
+            Updates status, metrics, recorded time, note and off-spec flag of
+            each updated run; inserts off-plan runs as one batch ``manual-<n>``.
+
+        Args:
+            campaign: The campaign's name.
+            updates: Results of existing runs.
+            new_runs: Off-plan runs.
+            replace: Allow overwriting runs that already have results.
+
+        Raises:
+            ConcurrentChangeError: If an updated run is gone, or was recorded by
+                another command after the file was checked (and ``replace`` is off).
         """
-        summary = RecordSummary()
-        try:
-            with self._session() as session, session.begin():
-                by_id = {
-                    r.run_id: r
-                    for r in session.scalars(select(RunRow).where(RunRow.campaign == campaign))
-                }
-                now = _now()
-                for u in updates:
-                    row = by_id[u.run_id]
-                    row.status = u.status
-                    row.metrics = u.metrics
-                    if u.params is not None:
-                        row.params = {**row.params, **u.params}
-                    if u.note is not None:
-                        row.note = u.note
-                    row.recorded_at = now
-                    summary.updated.append(u.run_id)
-                if new_runs:
-                    n = _next_number(
-                        (
-                            r.batch_id.removeprefix("manual-")
-                            for r in by_id.values()
-                            if r.batch_id.startswith("manual-")
-                        ),
-                        "",
+
+        def work(session: Session) -> RecordSummary:
+            summary = RecordSummary()
+            by_id = {
+                r.run_id: r
+                for r in session.scalars(select(RunRow).where(RunRow.campaign == campaign))
+            }
+            now = _now()
+            for u in updates:
+                row = by_id.get(u.run_id)
+                if row is None:
+                    raise ConcurrentChangeError(
+                        f"storage: run {u.run_id} of {campaign!r} does not exist; "
+                        "nothing was stored"
                     )
-                    summary.added = self._insert(session, campaign, new_runs, f"manual-{n}")
-        except SQLAlchemyError as err:
-            raise StorageError(
-                f"storage: cannot record runs in {self.url!r}: {_reason(err)}"
-            ) from None
-        return summary
+                if row.status != "pending" and not replace:
+                    raise ConcurrentChangeError(
+                        f"storage: run {u.run_id} was recorded ({row.status}) by another command "
+                        "meanwhile; nothing was stored; check `recipeopt export` and record "
+                        "again (with --replace to overwrite it)"
+                    )
+                row.status = u.status
+                row.metrics = u.metrics
+                row.off_spec = u.off_spec
+                if u.params is not None:
+                    row.params = {**row.params, **u.params}
+                if u.note is not None:
+                    row.note = u.note
+                row.recorded_at = now
+                summary.updated.append(u.run_id)
+            if new_runs:
+                n = _next_number(
+                    (
+                        r.batch_id.removeprefix("manual-")
+                        for r in by_id.values()
+                        if r.batch_id.startswith("manual-")
+                    ),
+                    "",
+                )
+                added = self._insert(session, campaign, new_runs, f"manual-{n}")
+                summary.added = [r.run_id for r in added]
+            return summary
+
+        return self._write(campaign, "record runs", work)
 
     def frame(
         self,
@@ -258,25 +436,46 @@ class Store:
         parameters: Sequence[str],
         metrics: Sequence[str],
         predictions: Sequence[str] = ("objective",),
+        *,
+        defaults: dict[str, float | str] | None = None,
+        extra_parameters: Sequence[str] = (),
     ) -> pd.DataFrame:
         """Return every run of ``campaign`` as a flat table, oldest first.
 
-        Columns: ``run_id, batch_id, status``, the parameters, the metrics,
-        ``pred_<metric>`` and ``pred_<metric>_std`` for each metric and the
-        objective (and other ``predictions``), then ``method, model, seed,
-        created_at, recorded_at, note``.
+        Columns: see :func:`export_columns`. ``defaults`` fills a parameter a
+        run was planned without (added to the campaign later);
+        ``extra_parameters`` are stored parameters the campaign no longer has.
         """
-        return runs_frame(self.rows(campaign), parameters, metrics, predictions)
+        return runs_frame(
+            self.rows(campaign),
+            parameters,
+            metrics,
+            predictions,
+            defaults=defaults,
+            extra_parameters=extra_parameters,
+        )
+
+    def stored_parameters(self, campaign: str) -> list[str]:
+        """Return every parameter name stored with the campaign's runs, first seen first."""
+        names: dict[str, None] = {}
+        for row in self.rows(campaign):
+            names.update(dict.fromkeys(row.params or {}))
+        return list(names)
 
 
 def export_columns(
-    parameters: Sequence[str], metrics: Sequence[str], predictions: Sequence[str] = ("objective",)
+    parameters: Sequence[str],
+    metrics: Sequence[str],
+    predictions: Sequence[str] = ("objective",),
+    extra_parameters: Sequence[str] = (),
 ) -> list[str]:
     """Return the column order of exported runs.
 
     ``predictions`` names what else was predicted at suggestion time besides
     the metrics: the objective, and the probability of feasibility when the
-    campaign has outcome constraints.
+    campaign has outcome constraints. ``extra_parameters`` are parameters that
+    stored runs have and the campaign no longer has. ``excluded`` says why a
+    run is kept out of the model and the best run (empty when it is used).
     """
     predicted = [c for m in [*metrics, *predictions] for c in (f"pred_{m}", f"pred_{m}_std")]
     return [
@@ -284,6 +483,7 @@ def export_columns(
         "batch_id",
         "status",
         *parameters,
+        *extra_parameters,
         *metrics,
         *predicted,
         "method",
@@ -292,6 +492,7 @@ def export_columns(
         "created_at",
         "recorded_at",
         "note",
+        "excluded",
     ]
 
 
@@ -300,12 +501,21 @@ def runs_frame(
     parameters: Sequence[str],
     metrics: Sequence[str],
     predictions: Sequence[str] = ("objective",),
+    *,
+    defaults: dict[str, float | str] | None = None,
+    extra_parameters: Sequence[str] = (),
 ) -> pd.DataFrame:
-    """Flatten stored runs into a table with :func:`export_columns`."""
+    """Flatten stored runs into a table with :func:`export_columns`.
+
+    Times are ISO 8601 in UTC with their offset. ``excluded`` holds the
+    off-spec reason stored with the run (the campaign adds its own reasons).
+    """
+    defaults = defaults or {}
     records = []
     for r in rows:
         rec: dict[str, Any] = {"run_id": r.run_id, "batch_id": r.batch_id, "status": r.status}
-        rec.update({p: (r.params or {}).get(p) for p in parameters})
+        stored = r.params or {}
+        rec.update({p: stored.get(p, defaults.get(p)) for p in [*parameters, *extra_parameters]})
         rec.update({m: (r.metrics or {}).get(m) for m in metrics})
         for name, (mean, std) in (r.predicted or {}).items():
             rec[f"pred_{name}"], rec[f"pred_{name}_std"] = mean, std
@@ -313,16 +523,89 @@ def runs_frame(
             method=r.method,
             model=r.model,
             seed=r.seed,
-            created_at=r.created_at.isoformat(timespec="seconds"),
-            recorded_at=r.recorded_at.isoformat(timespec="seconds") if r.recorded_at else None,
+            created_at=iso_utc(r.created_at),
+            recorded_at=iso_utc(r.recorded_at),
             note=r.note or "",
+            excluded=f"off-spec: {r.off_spec}" if r.off_spec else "",
         )
         records.append(rec)
-    columns = export_columns(parameters, metrics, predictions)
+    columns = export_columns(parameters, metrics, predictions, extra_parameters)
     frame = pd.DataFrame.from_records(records, columns=columns)
     numeric = [*metrics, *[c for c in columns if c.startswith("pred_")]]
     frame[numeric] = frame[numeric].astype(float)  # parameters are cast by the campaign's space
+    frame["excluded"] = frame["excluded"].astype(object)
     return frame
+
+
+def _sqlite_transactions(engine: Engine) -> None:
+    """Make SQLite transactions real: ``BEGIN`` for reads, ``BEGIN IMMEDIATE`` for writes.
+
+    NOTE: Python's sqlite3 driver begins a transaction only before a data
+    change, so a read-then-insert ran its read outside the transaction and two
+    writers could allocate the same run id. This is SQLAlchemy's documented
+    pysqlite recipe, with the write lock taken at ``BEGIN`` for the writer engine.
+    """
+
+    @event.listens_for(engine, "connect")
+    def _autocommit_driver(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+
+    @event.listens_for(engine, "begin")
+    def _begin(connection: Any) -> None:
+        immediate = connection.get_execution_options().get("immediate")
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def _create_schema(engine: Engine) -> None:
+    """Create missing tables, and add columns that newer versions of the runs table have.
+
+    Older stores lack the nullable columns added since (``off_spec``); they are
+    added in place (``ALTER TABLE ... ADD COLUMN``), so no stored run changes.
+    """
+    with engine.begin() as connection:
+        _Base.metadata.create_all(connection)
+        present = {c["name"] for c in inspect(connection).get_columns(RunRow.__tablename__)}
+        for column in RunRow.__table__.columns:
+            if column.name not in present and column.nullable:
+                kind = column.type.compile(dialect=connection.dialect)
+                connection.exec_driver_sql(
+                    f"ALTER TABLE {RunRow.__tablename__} ADD COLUMN {column.name} {kind}"
+                )
+
+
+def _claim(session: Session, campaign: str) -> int:
+    """Take the campaign's turn to write (until commit) and return its revision before it.
+
+    The campaign's row is created if missing, then bumped: PostgreSQL holds the
+    row lock until the transaction ends, so writers of one campaign queue here;
+    SQLite's ``BEGIN IMMEDIATE`` already holds the database's write lock.
+    """
+    dialect = session.get_bind().dialect.name
+    if dialect in ("sqlite", "postgresql"):
+        if dialect == "sqlite":
+            from sqlalchemy.dialects.sqlite import insert
+        else:
+            from sqlalchemy.dialects.postgresql import insert
+        session.execute(
+            insert(CampaignRow).values(name=campaign, revision=0).on_conflict_do_nothing()
+        )
+    elif session.get(CampaignRow, campaign) is None:
+        session.add(CampaignRow(name=campaign, revision=0))
+        session.flush()
+    session.execute(
+        update(CampaignRow)
+        .where(CampaignRow.name == campaign)
+        .values(revision=CampaignRow.revision + 1)
+    )
+    revision = session.scalar(select(CampaignRow.revision).where(CampaignRow.name == campaign))
+    return int(revision or 1) - 1
+
+
+def _missing_driver(err: ModuleNotFoundError) -> str:
+    """Say which install provides a missing database driver."""
+    if err.name in ("psycopg", "psycopg2"):
+        return "the PostgreSQL driver is not installed; pip install 'recipeopt[postgres]'"
+    return f"the database driver {err.name!r} is not installed; install it with pip"
 
 
 def _reason(err: BaseException) -> str:

@@ -46,3 +46,44 @@ def fake_results(batch: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
     out["uniformity"] = 97 - 50 * (batch["center_edge_split"] - 0.5) ** 2
     out["defects"] = 0.2 + 0.0005 * batch["bias_power"]
     return out
+
+
+#: Backends of the storage contract tests: every one must behave the same.
+BACKENDS = ("sqlite", "postgresql")
+
+
+@pytest.fixture(scope="session")
+def postgres_server(tmp_path_factory: pytest.TempPathFactory):
+    """A real PostgreSQL server for the session (pgserver ships the binaries).
+
+    Skipped where pgserver is not installed, except in CI (``CI`` set), where
+    the contract suite must run against both backends.
+    """
+    import os
+
+    if os.environ.get("CI"):
+        import pgserver
+    else:
+        pgserver = pytest.importorskip("pgserver")
+    server = pgserver.get_server(tmp_path_factory.mktemp("pg"), cleanup_mode="stop")
+    yield server
+    server.cleanup()
+
+
+@pytest.fixture(params=BACKENDS)
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty database of each backend: an SQLite file, or a new PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'runs.db'}"
+    import uuid
+
+    from sqlalchemy import create_engine
+
+    server = request.getfixturevalue("postgres_server")
+    base = server.get_uri().replace("postgresql://", "postgresql+psycopg://", 1)
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    engine = create_engine(base, isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        connection.exec_driver_sql(f"CREATE DATABASE {name}")
+    engine.dispose()
+    return base.replace("/postgres?", f"/{name}?", 1)
