@@ -405,7 +405,12 @@ def export(campaign: str, out: str | None) -> None:
     """Write every run of the campaign as CSV."""
     text = _load(campaign).export()
     if out:
-        Path(out).write_text(text)
+        try:
+            Path(out).write_text(text)
+        except OSError as err:
+            raise click.ClickException(
+                f"cannot write {out}: {err.strerror or err}; fix the path and run again"
+            ) from None
         click.echo(f"Wrote {out}.", err=True)
     else:
         click.echo(text, nl=False)

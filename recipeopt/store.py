@@ -582,10 +582,9 @@ def _claim(session: Session, campaign: str) -> int:
     """
     dialect = session.get_bind().dialect.name
     if dialect in ("sqlite", "postgresql"):
-        if dialect == "sqlite":
-            from sqlalchemy.dialects.sqlite import insert
-        else:
-            from sqlalchemy.dialects.postgresql import insert
+        from sqlalchemy.dialects import postgresql, sqlite
+
+        insert = sqlite.insert if dialect == "sqlite" else postgresql.insert
         session.execute(
             insert(CampaignRow).values(name=campaign, revision=0).on_conflict_do_nothing()
         )

@@ -70,16 +70,12 @@ def postgres_server(tmp_path_factory: pytest.TempPathFactory):
     server.cleanup()
 
 
-@pytest.fixture(params=BACKENDS)
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """An empty database of each backend: an SQLite file, or a new PostgreSQL database."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'runs.db'}"
+def new_postgres_database(server) -> str:
+    """Create an empty database on the test server; return its SQLAlchemy URL."""
     import uuid
 
     from sqlalchemy import create_engine
 
-    server = request.getfixturevalue("postgres_server")
     base = server.get_uri().replace("postgresql://", "postgresql+psycopg://", 1)
     name = f"t_{uuid.uuid4().hex[:12]}"
     engine = create_engine(base, isolation_level="AUTOCOMMIT")
@@ -87,3 +83,11 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         connection.exec_driver_sql(f"CREATE DATABASE {name}")
     engine.dispose()
     return base.replace("/postgres?", f"/{name}?", 1)
+
+
+@pytest.fixture(params=BACKENDS)
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty database of each backend: an SQLite file, or a new PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'runs.db'}"
+    return new_postgres_database(request.getfixturevalue("postgres_server"))

@@ -104,6 +104,43 @@ def test_errors_are_one_line_exit_1(etch42, args, fragment):
     assert "Traceback" not in result.output
 
 
+def test_suggest_to_an_unwritable_path_stores_nothing(etch42, tmp_path):
+    result = invoke("suggest", etch42, "--out", tmp_path / "no" / "such" / "x.csv", ok=False)
+    assert result.exit_code == 1
+    assert "Error: cannot write" in result.output and "nothing was stored" in result.output
+    assert "None" not in result.output
+    assert invoke("export", etch42).stdout.strip().count("\n") == 0  # the header only
+
+
+def test_a_binary_campaign_file_is_one_line(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_bytes(bytes(range(256)))
+    result = invoke("status", path, ok=False)
+    assert result.exit_code == 1
+    expected = f"Error: {path}: not a text file (not UTF-8); give the campaign's YAML file"
+    assert result.output.strip() == expected
+
+
+def test_off_spec_runs_are_recorded_flagged_and_listed_by_status(etch42, tmp_path):
+    from tests.test_results import off_plan
+
+    off_plan(gap=25.5).to_csv(tmp_path / "off.csv", index=False)
+    refused = invoke("record", etch42, tmp_path / "off.csv", ok=False)
+    assert refused.exit_code == 1 and "--allow-off-spec" in refused.output
+    result = invoke("record", etch42, tmp_path / "off.csv", "--allow-off-spec")
+    assert "flagged 1 off-spec, kept out of the model (R001)" in result.output
+    status = json.loads(invoke("status", etch42, "--no-fit", "--format", "json").stdout)
+    assert status["best"] is None
+    assert status["excluded"] == [
+        {
+            "run_id": "R001",
+            "status": "complete",
+            "excluded": "off-spec: gap 25.5 is not a whole number (integer parameter)",
+        }
+    ]
+    assert "kept out of the model" in invoke("status", etch42, "--no-fit").output
+
+
 def test_invalid_spec_is_one_line(etch42):
     etch42.write_text(etch42.read_text().replace("bounds: [3, 80]", "bounds: [80, 3]"))
     result = invoke("suggest", etch42, ok=False)

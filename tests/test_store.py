@@ -61,7 +61,7 @@ def test_record_updates_and_adds_in_one_transaction(store):
 def test_failed_write_changes_nothing(store):
     store.add_batch("c", [NewRun({"x": 1.0}, "sobol")])
     before = store.frame("c", ["x"], ["y"]).to_csv()
-    with pytest.raises(ConcurrentChangeError, match="R999 .* does not exist"):
+    with pytest.raises(ConcurrentChangeError, match=r"R999 .* does not exist"):
         store.record(
             "c",
             [RunUpdate("R001", "complete", {"y": 1.0}), RunUpdate("R999", "complete", {"y": 1.0})],

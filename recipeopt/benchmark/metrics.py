@@ -1,4 +1,4 @@
-"""Benchmark metrics, following the protocol in shared/DESIGN.md.
+"""Benchmark metrics, following the protocol in docs/design.md.
 
 Normalized regret after ``t`` experiments is
 ``(f_star - best_t) / (f_star - f_median)``, where ``best_t`` is the best

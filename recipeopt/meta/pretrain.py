@@ -25,7 +25,7 @@ the inner rate for every parameter tensor (per-layer Meta-SGD, Li et al.
 the gains as well. Reptile has no gradient for them and keeps gains of 1.
 
 Outputs are standardized by one global mean and deviation per metric over
-all history runs; per-task standardization is known to diverge (shared/DESIGN.md).
+all history runs; per-task standardization is known to diverge (docs/design.md).
 A share of the recipes is held out: their query loss after adaptation decides
 early stopping and which weights are kept; they then choose how many steps
 ``suggest`` adapts (at its rate) after 5, 10 and 20 runs, and calibrate the

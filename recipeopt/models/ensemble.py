@@ -7,7 +7,7 @@ than one. Each member sees the data through its own Bayesian-bootstrap weights
 and starts from its own seed.
 
 The raw spread of members is not trusted: it is known to collapse (see
-shared/DESIGN.md). :func:`cross_validate` refits the ensemble with k folds held
+docs/design.md). :func:`cross_validate` refits the ensemble with k folds held
 out; the held-out z-scores give a per-metric ``spread`` factor by which member
 deviations from the ensemble mean are scaled, so that the model's predictive
 spread matches its held-out error. The same held-out predictions give the
