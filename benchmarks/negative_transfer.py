@@ -48,7 +48,7 @@ def main() -> None:
         "--adapt-lr-scale",
         type=float,
         default=None,
-        help="as `recipeopt benchmark --adapt-lr-scale` (default: the campaign's)",
+        help="as `recipeopt benchmark --set adapt_lr_scale=...` (default: the shipped one)",
     )
     parser.add_argument("--out", type=Path, default=Path("benchmark-output/negative-transfer"))
     args = parser.parse_args()
@@ -62,7 +62,7 @@ def main() -> None:
         batch=4,
         out=args.out,
         history=pattern,
-        adapt_lr_scale=args.adapt_lr_scale,
+        settings={"adapt_lr_scale": args.adapt_lr_scale} if args.adapt_lr_scale else None,
     )
     records = bench.run(workers=args.workers, progress=print)
     summary = summarize(records, baselines=("ensemble",)).set_index("method")
@@ -75,8 +75,10 @@ def main() -> None:
         f"maml-ensemble / ensemble median {column}: {ratio:.2f} "
         f"(target <= 1.10); maml-ensemble better in {wins} of {pairs} pairs"
     )
-    models = [m for r in records if r["method"] == "maml-ensemble" for m in r.get("models", [])]
-    guarded = np.mean(["guard" in m for m in models]) if models else float("nan")
+    decisions = [
+        p.get("guard") for r in records if r["method"] == "maml-ensemble" for p in r["provenance"]
+    ]
+    guarded = np.mean([d == "set-aside" for d in decisions]) if decisions else float("nan")
     print(f"share of maml-ensemble batches where the guard chose the scratch model: {guarded:.2f}")
 
 

@@ -1,21 +1,27 @@
-"""Wall time of ``suggest`` on etch42 with 20 and 100 recorded runs, against the GP pipeline.
+"""Wall time of the default ``suggest`` (and of ``status``) against the GP pipeline.
 
-Both pipelines run in this process on the same recorded runs (Sobol recipes
-measured on a held-out simulated etch recipe), through the same
-``Campaign.suggest`` code path: the deep ensemble (the default) and BoTorch's
-``SingleTaskGP`` + qLogNEI (``method="gp"``). Each figure is the median over
-``--repeats`` calls, each on a fresh copy of the campaign so pending runs do
-not pile up. The first call of each pipeline is a warm-up and is not counted.
+The default is what a user runs: ``suggest`` on etch42 with its history, so
+``maml-ensemble`` (the meta-trained prior adapted to the runs, the guard, and
+qLogNEI on the residual GP in the trust region). It is timed against
+``--method gp`` (BoTorch's ``SingleTaskGP`` + qLogNEI) on the same stores: 20,
+60 and 100 complete runs (Sobol recipes measured on a held-out simulated etch
+recipe, 15 parameters), batch 4. Each figure is the median over ``--repeats``
+calls, each on a fresh copy of the store, after one warm-up call that is not
+counted. The checkpoint is meta-trained once on the bundled history
+(``campaigns/history/etch42``) and cached in ``--checkpoint``.
 
 Run:
-    python -m benchmarks.suggest_latency [--repeats 5] [--sizes 20,100]
+    python -m benchmarks.suggest_latency [--repeats 3] [--sizes 20,60,100] [--profile]
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
+import pstats
 import statistics
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -24,11 +30,14 @@ from recipeopt.campaign import Campaign
 from recipeopt.design import initial_design
 from recipeopt.simulate.family import TEST_OFFSET, get_family
 
+ROOT = Path(__file__).resolve().parents[1]
 
-def recorded_campaign(n: int, seed: int = 0) -> Campaign:
-    """Return an in-memory etch42 campaign with ``n`` complete runs."""
+
+def recorded_campaign(n: int, checkpoint: Path, seed: int = 0) -> Campaign:
+    """Return an in-memory etch42 campaign (with its history) with ``n`` complete runs."""
     family = get_family("etch")
-    campaign = Campaign(family.spec, None, storage="sqlite://")
+    campaign = Campaign.load(ROOT / "campaigns" / "etch42.yaml", storage="sqlite://")
+    campaign.prior.pinned = checkpoint
     space = campaign.space
     values = initial_design(space, n, seed=seed, exclude=np.zeros((0, space.dim)))
     frame = space.frame(values)
@@ -37,13 +46,16 @@ def recorded_campaign(n: int, seed: int = 0) -> Campaign:
     return campaign
 
 
-def time_suggest(n: int, method: str, repeats: int) -> list[float]:
-    """Return wall times of ``repeats`` suggest calls (batch 4) after one warm-up."""
+def time_call(n: int, checkpoint: Path, repeats: int, call: str) -> list[float]:
+    """Return wall times of ``repeats`` calls (``default``, ``gp`` or ``status``)."""
     times = []
     for i in range(repeats + 1):
-        campaign = recorded_campaign(n)
+        campaign = recorded_campaign(n, checkpoint)
         start = time.perf_counter()
-        campaign.suggest(4, seed=i, method=method)
+        if call == "status":
+            campaign.status()
+        else:
+            campaign.suggest(4, seed=i, method="auto" if call == "default" else call)
         elapsed = time.perf_counter() - start
         campaign.close()
         if i:
@@ -53,18 +65,40 @@ def time_suggest(n: int, method: str, repeats: int) -> list[float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--sizes", default="20,100")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--sizes", default="20,60,100")
+    parser.add_argument(
+        "--checkpoint", type=Path, default=ROOT / "benchmark-output" / "latency" / "etch42.maml.pt"
+    )
+    parser.add_argument("--profile", action="store_true", help="Profile one default call per size.")
     args = parser.parse_args()
+    if not args.checkpoint.exists():
+        print(f"meta-training {args.checkpoint} on the bundled history (once)...", flush=True)
+        campaign = Campaign.load(ROOT / "campaigns" / "etch42.yaml", storage="sqlite://")
+        campaign.pretrain(out=args.checkpoint)
+        campaign.close()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    if args.profile:
+        for n in sizes:
+            campaign = recorded_campaign(n, args.checkpoint)
+            profiler = cProfile.Profile()
+            profiler.enable()
+            campaign.suggest(4, seed=0)
+            profiler.disable()
+            campaign.close()
+            print(f"\n== default suggest at {n} runs: top 25 by cumulative time")
+            pstats.Stats(profiler).sort_stats("cumulative").print_stats(25)
+        return
     print(
         f"torch {torch.__version__}, {torch.get_num_threads()} threads; "
-        f"batch 4; median of {args.repeats} calls"
+        f"15 parameters, batch 4; median of {args.repeats} calls"
     )
-    print(f"{'runs':>5} {'ensemble s':>11} {'gp s':>8} {'gp / ensemble':>14}")
-    for n in [int(s) for s in args.sizes.split(",")]:
-        ens = statistics.median(time_suggest(n, "ensemble", args.repeats))
-        gp = statistics.median(time_suggest(n, "gp", args.repeats))
-        print(f"{n:>5} {ens:>11.2f} {gp:>8.2f} {gp / ens:>14.1f}")
+    print(f"{'runs':>5} {'default s':>10} {'gp s':>8} {'gp / default':>13} {'status s':>9}")
+    for n in sizes:
+        default = statistics.median(time_call(n, args.checkpoint, args.repeats, "default"))
+        gp = statistics.median(time_call(n, args.checkpoint, args.repeats, "gp"))
+        status = statistics.median(time_call(n, args.checkpoint, args.repeats, "status"))
+        print(f"{n:>5} {default:>10.2f} {gp:>8.2f} {gp / default:>13.1f} {status:>9.2f}")
 
 
 if __name__ == "__main__":

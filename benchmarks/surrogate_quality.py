@@ -79,7 +79,7 @@ def main() -> None:
             X = torch.as_tensor(space.to_cube(train))
             Y = torch.as_tensor(objective.normalize(measured))
             for method in args.models.split(","):
-                model = campaign.fit_model(method, X, Y, seed=args.seed).model
+                model, _ = campaign.fit_model(method, X, Y, seed=args.seed)
                 rows.append(
                     {
                         "model": method,

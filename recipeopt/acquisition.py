@@ -6,10 +6,8 @@ campaign's pending runs as ``X_pending``. It is optimized by
 ``botorch.optim.optimize_acqf`` over the unit cube, or a trust region inside it,
 with the campaign's linear constraints and fixed values.
 
-The trust region (as in TuRBO, Eriksson et al. 2019) is a box around the best
-run so far. Its side length is not stored anywhere: it is replayed from the
-campaign's own batches (success doubles it after a streak, failure halves it),
-so the same runs always give the same box.
+The box it searches (the whole cube, or a trust region from
+:mod:`recipeopt.strategy.trust_region`) is the caller's.
 
 Example:
     >>> acqf = build_acquisition(model, objective, X, X_pending, seed=0)  # doctest: +SKIP
@@ -21,7 +19,7 @@ from __future__ import annotations
 import itertools
 import math
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,75 +38,13 @@ from linear_operator.utils.warnings import NumericalWarning
 from scipy.optimize import OptimizeWarning
 from torch import Tensor
 
+from recipeopt.design import botorch_constraints, feasible_cube_points
 from recipeopt.space import Space
 
 #: Monte Carlo samples of the posterior per acquisition evaluation.
 MC_SAMPLES = 256
 #: Up to this many combinations of categorical choices are optimized one by one.
 MAX_ENUMERATED = 4
-
-
-@dataclass(frozen=True)
-class TrustRegionConfig:
-    """TuRBO's schedule for the trust-region side length (on the unit cube).
-
-    ``failure_tolerance`` is how many batches in a row without improvement halve
-    the side; None is TuRBO's ``ceil(max(4 / q, d / q))``. The first ``warmup_batches``
-    batches of the schedule keep TuRBO's tolerance whatever ``failure_tolerance`` says.
-    """
-
-    length_init: float = 0.8
-    length_min: float = 0.5**7
-    length_max: float = 1.6
-    success_tolerance: int = 3
-    failure_tolerance: int | None = None
-    warmup_batches: int = 0
-    improvement: float = 1e-3
-
-
-def trust_region_length(
-    batch_bests: Sequence[float], incumbent: float, *, dim: int, q: int, config: TrustRegionConfig
-) -> float:
-    """Replay TuRBO's side-length schedule over the model-proposed batches so far.
-
-    Args:
-        batch_bests: Best objective of each model-proposed batch, in order
-            (``-inf`` for a batch with no complete run).
-        incumbent: Best objective before the first of those batches.
-        dim: Number of parameters.
-        q: Batch size.
-        config: The schedule.
-
-    Returns:
-        The side length for the next batch.
-    """
-    turbo_tolerance = math.ceil(max(4.0 / q, dim / q))
-    length, successes, failures = config.length_init, 0, 0
-    for i, best in enumerate(batch_bests):
-        failure_tolerance = (
-            config.failure_tolerance
-            if config.failure_tolerance and i >= config.warmup_batches
-            else turbo_tolerance
-        )
-        if best > incumbent + config.improvement * max(1.0, abs(incumbent)):
-            successes, failures = successes + 1, 0
-        else:
-            successes, failures = 0, failures + 1
-        incumbent = max(incumbent, best)
-        if successes == config.success_tolerance:
-            length, successes = min(2.0 * length, config.length_max), 0
-        elif failures >= failure_tolerance:
-            length, failures = length / 2.0, 0
-        if length < config.length_min:
-            length = config.length_init  # restart, as TuRBO does
-    return length
-
-
-def trust_region_bounds(center: np.ndarray, length: float) -> np.ndarray:
-    """Return the ``2 x d`` box of side ``length`` around ``center``, clipped to the cube."""
-    lower = np.clip(center - length / 2.0, 0.0, 1.0)
-    upper = np.clip(center + length / 2.0, 0.0, 1.0)
-    return np.stack([lower, upper])
 
 
 def build_acquisition(
@@ -186,28 +122,6 @@ def greedy_batch(
     p = predict(model, choices, weights, A, b)
     score = p.objective_mean if not len(b) else p.objective_mean * p.feasibility
     return torch.topk(score, k=min(q, len(choices))).indices.numpy()
-
-
-BoTorchConstraint = tuple[Tensor, Tensor, float]
-
-
-def botorch_constraints(space: Space) -> tuple[list[BoTorchConstraint], list[BoTorchConstraint]]:
-    """Return the space's linear constraints as BoTorch ``(indices, coefficients, rhs)`` lists.
-
-    Returns:
-        ``(inequality_constraints, equality_constraints)`` on the unit cube, each
-        meaning ``sum(coefficients * x[indices]) >= rhs`` (or ``==``).
-    """
-    inequality: list[BoTorchConstraint] = []
-    equality: list[BoTorchConstraint] = []
-    for c in space.cube_constraints():
-        item = (
-            torch.as_tensor(c.indices, dtype=torch.long),
-            torch.as_tensor(c.coefficients, dtype=torch.float64),
-            float(c.rhs),
-        )
-        (equality if c.equality else inequality).append(item)
-    return inequality, equality
 
 
 def optimize(
@@ -345,8 +259,6 @@ def _initial_conditions(
     None (let BoTorch choose) when too few Sobol points are feasible, as with
     equality constraints.
     """
-    from recipeopt.design import feasible_cube_points
-
     pool = feasible_cube_points(space, raw_samples * q, seed=seed, bounds=bounds)
     if pool is None:
         return None

@@ -16,6 +16,8 @@ A checkpoint is one ``torch.save`` file of plain tensors, numbers and strings
   ``inner_steps`` at every size);
 * ``history``: the content hash of the history files, and counts of recipes,
   runs and dropped runs;
+* ``training``: epochs, held-out loss, the recipes trained and held out, the
+  inner rate training ended at and each recovery from a diverged meta-loss;
 * ``versions``: :func:`library_versions`.
 
 :func:`check_compatible` refuses a checkpoint for other parameters, bounds,
@@ -88,6 +90,25 @@ class Checkpoint:
             return self.config.inner_steps
         fitting = [steps for size, steps in self.schedule if size <= runs]
         return fitting[-1] if fitting else self.schedule[0][1]
+
+    @property
+    def inner_lr(self) -> float:
+        """The inner rate the weights were meta-trained at.
+
+        ``config.inner_lr`` is the rate asked for (what staleness is judged by);
+        when the meta-loss diverged, training went on at a lower one, recorded here.
+        """
+        trained = self.meta.get("training", {}).get("inner_lr")
+        return (
+            float(trained) if trained is not None and trained == trained else self.config.inner_lr
+        )
+
+    @property
+    def recoveries(self) -> list[tuple[int, float]]:
+        """``(epoch, inner_lr)`` of each recovery from a diverged meta-loss."""
+        return [
+            (int(e), float(lr)) for e, lr in self.meta.get("training", {}).get("recoveries", [])
+        ]
 
     @property
     def identity(self) -> str:
@@ -172,6 +193,8 @@ def save_checkpoint(
             "stopped_early": result.stopped_early,
             "train_recipes": result.train_recipes,
             "validation_recipes": result.validation_recipes,
+            "inner_lr": result.inner_lr,
+            "recoveries": [list(r) for r in result.recoveries],
         },
         "versions": library_versions(),
     }

@@ -65,10 +65,11 @@ def _status(message: str) -> Any:
     return Console(stderr=True).status(message)
 
 
-def _load(path: str) -> Campaign:
+def _load(path: str, settings: tuple[str, ...] = ()) -> Campaign:
     from recipeopt.campaign import Campaign
+    from recipeopt.strategy.config import StrategyConfig
 
-    return Campaign.load(path)
+    return Campaign.load(path, strategy=StrategyConfig().with_overrides(_parse_settings(settings)))
 
 
 @click.group(cls=_Group)
@@ -223,8 +224,20 @@ class _MetaProgress:
 )
 @click.option("--epochs", type=click.IntRange(1), default=None, help="Most epochs (default 300).")
 @click.option("--seed", type=int, default=None, help="Seed (default: the campaign's seed).")
+@click.option(
+    "--set",
+    "settings",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="Override a research setting of meta-training, e.g. --set learn_lr=true. Repeatable.",
+)
 def pretrain(
-    campaign: str, algorithm: str | None, steps: int | None, epochs: int | None, seed: int | None
+    campaign: str,
+    algorithm: str | None,
+    steps: int | None,
+    epochs: int | None,
+    seed: int | None,
+    settings: tuple[str, ...],
 ) -> None:
     """Meta-train the campaign's deep ensemble on its history and save the checkpoint.
 
@@ -233,8 +246,8 @@ def pretrain(
     loss on held-out history recipes. `suggest` runs this on demand when the
     checkpoint is missing or the history changed.
     """
-    c = _load(campaign)
-    with _MetaProgress(f"Meta-training {c.name} ({algorithm or c.spec.model.algorithm})") as bar:
+    c = _load(campaign, settings)
+    with _MetaProgress(f"Meta-training {c.name} ({algorithm or c.config.algorithm})") as bar:
         report = c.pretrain(
             algorithm=algorithm, inner_steps=steps, epochs=epochs, seed=seed, on_epoch=bar
         )
@@ -268,10 +281,34 @@ def pretrain(
             + f"; from {CV_MIN_RUNS} runs, chosen on the recipe's own runs by cross-validation."
         )
     click.echo(f"Wrote {report.path}.")
-    if algorithm and algorithm != c.spec.model.algorithm:
+    if report.recoveries:
         click.echo(
-            f"Set model.algorithm: {algorithm} in {campaign} for suggest to use it.", err=True
+            "The meta-loss diverged and training went on from the last good weights at a "
+            "lower inner rate: "
+            + ", ".join(f"epoch {e}: {lr:g}" for e, lr in report.recoveries)
+            + " (recorded in the checkpoint)."
         )
+    if algorithm and algorithm != c.config.algorithm:
+        click.echo(
+            f"Set model.checkpoint: {report.path.name} in {campaign} for suggest to use it.",
+            err=True,
+        )
+
+
+def _parse_settings(items: tuple[str, ...]) -> dict[str, str]:
+    """Split ``--set NAME=VALUE`` items (the strategy's config parses and checks them)."""
+    from recipeopt.strategy.config import StrategyConfig
+
+    settings: dict[str, str] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise click.BadParameter(
+                f"{item!r} must look like NAME=VALUE, e.g. hedge=0", param_hint="--set"
+            )
+        settings[name.strip()] = value.strip()
+    StrategyConfig().with_overrides(settings)  # one line naming a bad name or value, now
+    return settings
 
 
 def _parse_fixes(fixes: tuple[str, ...]) -> dict[str, str]:
@@ -560,63 +597,13 @@ def simulate_history(recipes: int, runs: int, seed: int, family: str, out: str) 
     "(e.g. another family's, to measure negative transfer).",
 )
 @click.option(
-    "--meta-epochs",
-    type=click.IntRange(1),
-    default=None,
-    help="Most meta-training epochs (default: the campaign's model.meta_epochs).",
-)
-@click.option(
-    "--adapt-lr-scale",
-    type=click.FloatRange(0.0, 1.0, min_open=True),
-    default=None,
-    help="Fraction of the meta-training inner rate at which the meta-learned methods adapt "
-    "(default: the campaign's model.adapt_lr_scale).",
-)
-@click.option(
-    "--greedy-runs",
-    type=click.IntRange(0),
-    default=None,
-    help="Complete runs before which the meta-learned methods' batches are greedy "
-    "(default: the campaign's model.greedy_runs).",
-)
-@click.option(
-    "--residual-gp/--no-residual-gp",
-    default=None,
-    help="Whether the meta-learned methods' qLogNEI batches use a GP on the residuals of the "
-    "adapted ensemble (default: the campaign's model.residual_gp).",
-)
-@click.option(
-    "--trust-region/--no-trust-region",
-    default=None,
-    help="Whether the meta-learned methods' qLogNEI batches search a TuRBO box around the "
-    "best run (default: the campaign's model.trust_region).",
-)
-@click.option(
-    "--trust-region-patience",
-    type=click.IntRange(1),
-    default=None,
-    help="Batches without a better run after which the meta-learned methods' trust region "
-    "halves (default: the campaign's model.trust_region_patience).",
-)
-@click.option(
-    "--trust-region-patience-runs",
-    type=click.IntRange(0),
-    default=None,
-    help="Complete runs from which --trust-region-patience applies "
-    "(default: the campaign's model.trust_region_patience_runs).",
-)
-@click.option(
-    "--hedge",
-    type=click.IntRange(0),
-    default=None,
-    help="Runs of each greedy meta-learned batch after the first that come from qLogNEI on a "
-    "plain GP over the whole space (default: the campaign's model.hedge).",
-)
-@click.option(
-    "--learn-lr/--no-learn-lr",
-    default=None,
-    help="Meta-learn per-layer inner-rate gains in the meta-learned methods' checkpoints "
-    "(default: the campaign's model.learn_lr).",
+    "--set",
+    "settings",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="Override a research setting of the strategy for every model method, e.g. "
+    "--set hedge=0 --set greedy_runs=12 (see recipeopt.strategy.config.StrategyConfig). "
+    "Repeatable.",
 )
 @click.option(
     "--workers", type=click.IntRange(1), default=1, show_default=True, help="Parallel processes."
@@ -632,15 +619,7 @@ def benchmark(
     batch: int,
     methods: str,
     history: str | None,
-    meta_epochs: int | None,
-    adapt_lr_scale: float | None,
-    greedy_runs: int | None,
-    residual_gp: bool | None,
-    trust_region: bool | None,
-    trust_region_patience: int | None,
-    trust_region_patience_runs: int | None,
-    hedge: int | None,
-    learn_lr: bool | None,
+    settings: tuple[str, ...],
     workers: int,
     out: str,
 ) -> None:
@@ -665,15 +644,7 @@ def benchmark(
         batch=batch,
         out=Path(out),
         history=history,
-        meta_epochs=meta_epochs,
-        adapt_lr_scale=adapt_lr_scale,
-        greedy_runs=greedy_runs,
-        residual_gp=residual_gp,
-        trust_region=trust_region,
-        trust_region_patience=trust_region_patience,
-        trust_region_patience_runs=trust_region_patience_runs,
-        hedge=hedge,
-        learn_lr=learn_lr,
+        settings=_parse_settings(settings),
     )
     with Progress() as progress:
         task = progress.add_task("Benchmark", total=None)

@@ -204,12 +204,32 @@ def _take_new(space: Space, values: np.ndarray, q: int, exclude: np.ndarray) -> 
     return np.array(taken).reshape(-1, space.dim)
 
 
+BoTorchConstraint = tuple[torch.Tensor, torch.Tensor, float]
+
+
+def botorch_constraints(space: Space) -> tuple[list[BoTorchConstraint], list[BoTorchConstraint]]:
+    """Return the space's linear constraints as BoTorch ``(indices, coefficients, rhs)`` lists.
+
+    Returns:
+        ``(inequality_constraints, equality_constraints)`` on the unit cube, each
+        meaning ``sum(coefficients * x[indices]) >= rhs`` (or ``==``).
+    """
+    inequality: list[BoTorchConstraint] = []
+    equality: list[BoTorchConstraint] = []
+    for c in space.cube_constraints():
+        item = (
+            torch.as_tensor(c.indices, dtype=torch.long),
+            torch.as_tensor(c.coefficients, dtype=torch.float64),
+            float(c.rhs),
+        )
+        (equality if c.equality else inequality).append(item)
+    return inequality, equality
+
+
 def _polytope_samples(
     space: Space, n: int, *, seed: int, lower: np.ndarray, upper: np.ndarray
 ) -> np.ndarray:
     """Draw ``n`` process-value points uniformly from the constrained box (hit-and-run)."""
-    from recipeopt.acquisition import botorch_constraints
-
     inequality, equality = botorch_constraints(space)
     X = get_polytope_samples(
         n=n,

@@ -377,8 +377,36 @@ def _default_objective() -> Objective:
     return Objective(metrics=[{"name": n, **d} for n, d in KNOWN_METRICS.items()])  # type: ignore[misc]
 
 
+#: Settings that left the campaign file's ``model:`` block for the strategy's research
+#: settings (:class:`recipeopt.strategy.config.StrategyConfig`, same names).
+MOVED_MODEL_SETTINGS = frozenset(
+    {
+        "hidden",
+        "layers",
+        "epochs",
+        "trust_region",
+        "trust_region_patience",
+        "trust_region_patience_runs",
+        "algorithm",
+        "inner_steps",
+        "inner_lr",
+        "learn_lr",
+        "adapt_lr_scale",
+        "greedy_runs",
+        "residual_gp",
+        "hedge",
+        "meta_epochs",
+    }
+)
+
+
 class ModelConfig(_Record):
-    """How ``suggest`` models the campaign.
+    """What the engineer decides about how ``suggest`` models the campaign.
+
+    The strategy's research settings (the greedy phase, the hedge, the trust
+    region, the inner loop, the architecture) are not campaign settings: they
+    have shipped defaults, chosen on the benchmark (``docs/decisions/``), and
+    ``recipeopt benchmark --set name=value`` changes them for a study.
 
     Attributes:
         method: ``"maml-ensemble"`` (a deep ensemble meta-trained on the history,
@@ -386,124 +414,29 @@ class ModelConfig(_Record):
             ``"ensemble"`` (the same ensemble trained from scratch; the default
             otherwise) or ``"gp"`` (BoTorch SingleTaskGP).
         members: Number of ensemble members.
-        hidden: Width of each hidden layer of a member.
-        layers: Number of hidden layers of a member.
-        epochs: Full-batch training steps per member (scratch ensemble).
-        trust_region: Restrict the acquisition to a box around the best run (TuRBO-style).
-            It was added against the ensemble's boundary-chasing EI, and still pays with
-            the residual GP: on the etch benchmark (budget 40, 10 recipes x seeds 0-2)
-            turning it off left 15 pairs below the GP at 40 runs against 20, better
-            than on in 9 pairs and worse in 20 (median regret 0.313 against 0.256).
-        trust_region_patience: Model-proposed batches in a row without a better run after
-            which the trust region's side halves. Default 1. None (and every batch proposed
-            before ``trust_region_patience_runs``, or with ``maml-ensemble`` before
-            ``greedy_runs``: greedy unless the guard set the prior aside) is TuRBO's
-            ``ceil(max(4 / q, d / q))``, 4 batches for etch42's 15 parameters in batches of 4.
-            On the etch benchmark, halving after every failed batch unstuck stalled campaigns
-            when continued from their 44th run (regret 0.1 by run 100 in 5 of 8
-            continuations, against 1 of 8). Counting the greedy batches too, it
-            reached regret 0.1 later in each of the 4 pairs run (the side was already 0.05-0.4
-            when qLogNEI took over at run 20, against 0.8-1.6). From ``greedy_runs`` on, in 20
-            of the 30 pairs, its regret at 40 runs was below the default's in 13, but it
-            reached 0.1 in 8 pairs against 11 (sooner in 5, later in 8): the box is small
-            before the incumbent is good (median side 0.1 before run 41, against 0.8; replayed
-            on the noiseless objectives). Hence the default: 1, from 44 complete runs on
-            (``trust_region_patience_runs``); None is TuRBO's throughout.
-        trust_region_patience_runs: Complete runs from which ``trust_region_patience``
-            applies (with ``maml-ensemble``, never before ``greedy_runs``); the batches
-            proposed from fewer keep TuRBO's tolerance. Default 44, with patience 1: on the
-            etch benchmark (budget 100, 30 pairs) the median experiments to regret 0.1 fell
-            to 77.0 from 87.0 (0.449x the GP's 171.5, against 0.507x); the first 44 runs are
-            unchanged, so target 2b and the budget-40 results stand.
-        algorithm: Meta-training algorithm: ``maml`` (second order), ``fomaml`` or ``reptile``.
-        inner_steps: SGD steps of MAML's inner loop during meta-training.
-        inner_lr: Inner-loop learning rate of meta-training.
-        learn_lr: Meta-learn a gain on ``inner_lr`` for every layer's weights and biases
-            (per-layer Meta-SGD; maml and fomaml). Off by default: on the etch benchmark
-            the learned gains (about 2 on the weights) made the adapted prior more
-            accurate on held-out runs after 10 runs (RMSE 0.498x the scratch
-            ensemble's, against 0.518x) but not a better guide for the batch (better
-            than the GP at 40 runs in 31 of 60 pairs, against 36, with ``greedy_runs`` 1).
-        adapt_lr_scale: ``suggest`` adapts the members at this fraction of ``inner_lr``
-            (halved further if it diverges on the runs). On the etch benchmark (budget
-            40, 10 recipes x seeds 0-5, qLogNEI from the second batch: ``greedy_runs``
-            1) the adapted prior beat the GP at 40 runs in
-            32 of 60 pairs at 1.0, 36 at 0.5 and 35 at 0.25, with the lowest mean
-            regret at 0.5; with a misleading history 0.5 did as well as 1.0 (0.88x
-            the scratch ensemble's median regret) and 0.25 worse (1.15x). Meta-training
-            calibrates at this rate how many steps to take below 20 runs (chosen on the
-            held-out history recipes per run count) and the adapted spread, so changing
-            it meta-trains the checkpoint again.
-        greedy_runs: Until the campaign has this many complete runs, ``maml-ensemble``
-            batches are greedy: the recipes the adapted prior predicts best among random
-            feasible candidates, as the first batch (which is always greedy), instead of
-            qLogNEI's. Below 20 runs the members' spread is not yet calibrated on the
-            recipe's own held-out runs, and EI spends batches on it. On the etch benchmark
-            (budget 40, 10 recipes x seeds 0-5, against the GP at 40 runs): greedy until 1
-            run (qLogNEI from the second batch) won 36 of 60 pairs (mean regret 0.430), 12
-            runs 36 (0.446), 20 runs 39 (0.407), 28 runs 40 (0.391) and 40 runs, greedy
-            throughout, 39 (0.380). The greedy batches cost the out-of-distribution family:
-            etch-unlike's median regret at 40 runs was 0.70 against 0.53 (6 recipes). With a
-            misleading history the regret at 40 runs was 0.83x the scratch ensemble's (0.88x
-            before). (Measured with ``residual_gp`` off.) A batch for which the
-            negative-transfer guard sets the prior aside is qLogNEI's: on etch-unlike (6
-            recipes, budget 60, ``residual_gp`` on) that left 3 recipes below the GP at 40
-            runs against 1 with greedy batches, and on the etch benchmark 47 of 60 pairs
-            either way (median regret 0.238 against 0.264).
-        residual_gp: From ``greedy_runs`` runs on, qLogNEI optimizes a BoTorch GP whose
-            prior mean is the adapted ensemble's mean (the guard's model when it chose
-            the scratch ensemble), so the GP fits what the recipe's runs add to the
-            prior, with its own spread. Off: qLogNEI on the ensemble itself.
-            On the etch benchmark (budget 40, batch 4, 10 recipes x seeds 0-5) it
-            beat the GP at 40 runs in 47 of 60 pairs (39 off), with median regret
-            0.264 against 0.377 off (GP 0.521), better than off in 47 pairs, worse
-            in 8. At budget 100 (seed 0) it reached regret 0.2 in 9 of 10 recipes
-            (off 5, GP 6) and ended at median regret 0.108 (off 0.206, GP 0.182).
-            Out of distribution (etch-unlike) it still trails the GP. A qLogNEI
-            batch takes about 4x as long as on the ensemble alone. The prior mean
-            keeps its full weight: fitting a weight and offset per output by marginal
-            likelihood left 13 of 23 pairs below the GP at 40 runs, against 15
-            (better in 12, worse in 11; mean regret 0.333 against 0.337).
-        hedge: This many runs of each greedy ``maml-ensemble`` batch after the first
-            (at most all but one) come from qLogNEI on a plain BoTorch GP over the whole
-            space, with the prior's picks pending: a hedge against a prior that
-            misleads. On the etch benchmark (budget 40, 10 recipes x seeds 0-2, batch
-            4) 1 lowered the median regret at 12/20/28/40 runs to 0.625/0.494/0.406/
-            0.225 from 0.669/0.522/0.410/0.256 with 0 (mean at 40 runs 0.296 against
-            0.295; better in 15 pairs, worse in 14), and left 20 of 30 pairs below the
-            GP at 40 runs either way. 2 was ahead of 1 at 12-28 runs (mean regret at 20
-            runs 0.456 against 0.477) and level at 40 (20 of 30 below the GP, mean 0.305
-            against 0.296). Hedging every batch from the second on (qLogNEI's
-            too) cost the trust region's late refinement: below the GP at 40 runs in 11
-            of 20 pairs against 14. With a misleading history (metric columns rotated)
-            the median regret at 40 runs was 0.67x the scratch ensemble's, against 0.79x
-            with 0.
-        meta_epochs: Most meta-training epochs (early stopping usually ends sooner).
-        checkpoint: Where the meta-trained weights live (default:
-            ``<name>.<algorithm>.pt`` beside the YAML).
         guard: Fall back to the scratch ensemble when it fits held-out runs better
             than the adapted prior (negative transfer).
+        checkpoint: Where the meta-trained weights live (default:
+            ``<name>.<algorithm>.pt`` beside the YAML).
     """
 
     method: Literal["maml-ensemble", "ensemble", "gp"] | None = None
     members: int = Field(default=8, ge=2, le=64)
-    hidden: int = Field(default=64, ge=4, le=1024)
-    layers: int = Field(default=2, ge=1, le=6)
-    epochs: int = Field(default=400, ge=10, le=20000)
-    trust_region: bool = True
-    trust_region_patience: int | None = Field(default=1, ge=1, le=1000)
-    trust_region_patience_runs: int = Field(default=44, ge=0, le=100_000)
-    algorithm: Literal["maml", "fomaml", "reptile"] = "maml"
-    inner_steps: int = Field(default=5, ge=1, le=50)
-    inner_lr: float = Field(default=0.1, gt=0.0, le=1.0)
-    learn_lr: bool = False
-    adapt_lr_scale: float = Field(default=0.5, gt=0.0, le=1.0)
-    greedy_runs: int = Field(default=20, ge=0, le=100_000)
-    residual_gp: bool = True
-    hedge: int = Field(default=1, ge=0, le=256)
-    meta_epochs: int = Field(default=300, ge=1, le=100_000)
-    checkpoint: str | None = None
     guard: bool = True
+    checkpoint: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_research_settings(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            moved = sorted(k for k in data if k in MOVED_MODEL_SETTINGS)
+            if moved:
+                raise ValueError(
+                    f"{moved[0]}: no longer a campaign setting (a research setting of the "
+                    "strategy, with a shipped default: see docs/decisions/); remove it, or "
+                    f"study it with `recipeopt benchmark --set {moved[0]}=VALUE`"
+                )
+        return data
 
 
 class CampaignSpec(_Record):

@@ -22,6 +22,7 @@ Example:
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -89,6 +90,9 @@ class RunRow(_Base):
     created_at: Mapped[datetime] = mapped_column(DateTime)
     recorded_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     note: Mapped[str] = mapped_column(Text, default="")
+    #: How the run was proposed (:class:`recipeopt.strategy.Provenance` as JSON); ``model``
+    #: holds the same in a sentence for tables. None for off-plan runs and older stores.
+    provenance: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     #: Why the run breaks the campaign's plan (integer, step, fixed value or linear
     #: constraint), when it was recorded with ``--allow-off-spec``; None otherwise.
     off_spec: Mapped[str | None] = mapped_column(Text, nullable=True)
@@ -116,6 +120,7 @@ class NewRun:
     seed: int | None = None
     note: str = ""
     off_spec: str | None = None
+    provenance: dict[str, Any] | None = None
 
 
 @dataclass
@@ -356,6 +361,7 @@ class Store:
                 recorded_at=None if run.status == "pending" else now,
                 note=run.note,
                 off_spec=run.off_spec,
+                provenance=run.provenance,
             )
             session.add(row)
             rows.append(row)
@@ -473,7 +479,9 @@ def export_columns(
 
     ``predictions`` names what else was predicted at suggestion time besides
     the metrics: the objective, and the probability of feasibility when the
-    campaign has outcome constraints. ``extra_parameters`` are parameters that
+    campaign has outcome constraints. ``model`` says in words how each run was
+    proposed, ``provenance`` the same as JSON (step, model, checkpoint,
+    adaptation, guard, acquisition). ``extra_parameters`` are parameters that
     stored runs have and the campaign no longer has. ``excluded`` says why a
     run is kept out of the model and the best run (empty when it is used).
     """
@@ -488,6 +496,7 @@ def export_columns(
         *predicted,
         "method",
         "model",
+        "provenance",
         "seed",
         "created_at",
         "recorded_at",
@@ -522,6 +531,7 @@ def runs_frame(
         rec.update(
             method=r.method,
             model=r.model,
+            provenance=json.dumps(r.provenance, sort_keys=True) if r.provenance else "",
             seed=r.seed,
             created_at=iso_utc(r.created_at),
             recorded_at=iso_utc(r.recorded_at),
@@ -559,7 +569,7 @@ def _sqlite_transactions(engine: Engine) -> None:
 def _create_schema(engine: Engine) -> None:
     """Create missing tables, and add columns that newer versions of the runs table have.
 
-    Older stores lack the nullable columns added since (``off_spec``); they are
+    Older stores lack the nullable columns added since (``off_spec``, ``provenance``); they are
     added in place (``ALTER TABLE ... ADD COLUMN``), so no stored run changes.
     """
     with engine.begin() as connection:

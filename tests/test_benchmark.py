@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-import re
+from dataclasses import asdict
 from pathlib import Path
 
 import botorch
@@ -22,6 +22,7 @@ from recipeopt.benchmark.metrics import (
 )
 from recipeopt.benchmark.runner import Benchmark
 from recipeopt.cli import cli
+from recipeopt.strategy.config import StrategyConfig
 
 
 def test_regret_trace_is_normalized_running_best():
@@ -86,7 +87,7 @@ def smoke(tmp_path_factory):
         out=out,
         landscape_samples=5000,
         landscape_polish=1,
-        meta_epochs=2,
+        settings={"meta_epochs": 2},
     )
     return bench, bench.run(workers=1)
 
@@ -106,22 +107,20 @@ def test_smoke_benchmark_regret_never_increases(smoke):
     # (before 20 runs) unless the guard sets a mispredicting 2-epoch prior aside: then the
     # design or qLogNEI on the scratch model proposes. Each record says why.
     assert maml["batch_methods"][0] == "maml-ensemble"
-    assert maml["models"][0].endswith("prior)")
-    for method, model in zip(maml["batch_methods"][1:], maml["models"][1:], strict=True):
-        if "guard" in model:
-            assert method == "sobol" or model.startswith("SingleTaskGP on the residuals of")
+    first = maml["provenance"][0]
+    assert (first["step"], first["model"]) == ("prior-ranked", "prior")
+    for method, record in zip(maml["batch_methods"][1:], maml["provenance"][1:], strict=True):
+        assert record["adaptation_steps"] >= 0 and record["adaptation_lr"] > 0
+        if record["guard"] == "set-aside":
+            assert method == "sobol" or (record["step"], record["model"]) == (
+                "qlognei",
+                "residual-gp",
+            )
         else:
-            assert method == "maml-ensemble" and "[greedy:" in model
-            assert re.search(r"steps=\d+,lr=[\d.]+\)", model)
-    assert maml["checkpoint"].endswith("checkpoints/maml.pt")
+            assert method == "maml-ensemble" and record["step"] == "prior-ranked"
+    assert maml["checkpoint"].endswith("checkpoints/maml-meta_epochs-2.pt")
     assert maml["versions"]["botorch"] == botorch.__version__  # records say what made them
     assert {r["recipe"] for r in records} == {100_000, 100_001}  # test recipes, never history ones
-
-
-def bench_spec_scale() -> float:
-    from recipeopt.benchmark.runner import load_family
-
-    return load_family("etch").spec.model.adapt_lr_scale
 
 
 def test_meta_learned_jobs_adapt_at_the_benchmark_rate_scale(smoke):
@@ -136,32 +135,25 @@ def test_meta_learned_jobs_adapt_at_the_benchmark_rate_scale(smoke):
         for j in bench.jobs(bench.landscapes(), bench.checkpoints())
         if j.name == f"maml-ensemble__r{maml['recipe']}__s{maml['seed']}"
     )
-    assert maml["adapt_lr_scale"] == bench_spec_scale()  # the campaign's default
-    record = run_job(
-        replace(
-            job,
-            budget=8,
-            adapt_lr_scale=0.25,
-            greedy_runs=0,
-            residual_gp=False,
-            trust_region=False,
-            trust_region_patience=2,
-            trust_region_patience_runs=4,
-            hedge=0,
-        )
-    )
-    assert record["adapt_lr_scale"] == 0.25
-    assert record["hedge"] == 0 and maml["hedge"] == 1
-    assert record["trust_region"] is False and maml["trust_region"] is True
-    assert record["trust_region_patience"] == 2 and maml["trust_region_patience"] == 1
-    assert record["trust_region_patience_runs"] == 4 and maml["trust_region_patience_runs"] == 44
-    assert record["greedy_runs"] == 0 and maml["greedy_runs"] > 0
-    assert record["residual_gp"] is False and maml["residual_gp"] is True
+    assert maml["strategy"] == asdict(StrategyConfig(meta_epochs=2))  # the shipped defaults
+    settings = {
+        "adapt_lr_scale": 0.25,
+        "greedy_runs": 0,
+        "residual_gp": False,
+        "trust_region": False,
+        "trust_region_patience": 2,
+        "trust_region_patience_runs": 4,
+        "hedge": 0,
+    }
+    record = run_job(replace(job, budget=8, settings=tuple(sorted(settings.items()))))
+    assert record["settings"] == settings
+    assert {k: record["strategy"][k] for k in settings} == settings
     # qLogNEI from the second batch on, on the adapted ensemble itself (its guard may
-    # send a 2-epoch prior back to the design)
-    assert "greedy" not in record["models"][1] and "residuals" not in record["models"][1]
-    assert record["models"][0] == maml["models"][0]  # the prior's batch does not adapt
-    assert re.search(r"steps=\d+,lr=0\.0(25|125|0625)\)", record["models"][1])
+    # send a 2-epoch prior back to the design), adapting at a quarter of the inner rate
+    second = record["provenance"][1]
+    assert second["step"] != "prior-ranked" and second["model"] != "residual-gp"
+    assert second["adaptation_lr"] in (0.025, 0.0125, 0.00625, 0.003125)
+    assert record["provenance"][0] == maml["provenance"][0]  # the prior's batch does not adapt
 
 
 def test_benchmark_learn_lr_meta_trains_its_own_checkpoint(smoke):
@@ -170,14 +162,16 @@ def test_benchmark_learn_lr_meta_trains_its_own_checkpoint(smoke):
     from recipeopt.checkpoints import load_checkpoint
 
     bench, _ = smoke
-    learned = replace(bench, methods=["maml-ensemble"], test_recipes=1, learn_lr=True)
+    settings = {**bench.settings, "learn_lr": True}
+    learned = replace(bench, methods=["maml-ensemble"], test_recipes=1, settings=settings)
     path = Path(learned.checkpoints()[("maml-ensemble", 100_000)])
-    assert path.name == "maml-learn-lr.pt"  # beside the plain one, which stays
-    assert (bench.out / "checkpoints" / "maml.pt").exists()
+    assert path.name == "maml-learn_lr-True-meta_epochs-2.pt"  # beside the plain one
+    plain = bench.out / "checkpoints" / "maml-meta_epochs-2.pt"
+    assert plain.exists()
     ckpt = load_checkpoint(path)
     assert ckpt.config.learn_lr
     assert not all(torch.allclose(g, torch.ones_like(g)) for g in ckpt.gains.values())
-    assert not load_checkpoint(bench.out / "checkpoints" / "maml.pt").config.learn_lr
+    assert not load_checkpoint(plain).config.learn_lr
 
 
 def test_benchmark_resumes_and_parallel_matches_serial(smoke, tmp_path):
@@ -204,6 +198,8 @@ def test_cli_writes_summary_and_plot(smoke):
             "12",
             "--methods",
             "random,sobol,gp,ensemble,maml-ensemble",
+            "--set",
+            "meta_epochs=2",
             "--out",
             str(bench.out),
         ],
@@ -213,6 +209,14 @@ def test_cli_writes_summary_and_plot(smoke):
     assert "Ratios to baselines" in result.output
     landscape = json.loads((bench.out / "landscape.json").read_text())
     assert set(landscape) == {"100000", "100001"}
+
+
+def test_a_bad_setting_is_one_line(tmp_path):
+    result = CliRunner().invoke(cli, ["benchmark", "--set", "hedge=many", "--out", str(tmp_path)])
+    assert result.exit_code == 1
+    assert result.output.strip() == "Error: --set hedge=many: not a valid value for hedge"
+    result = CliRunner().invoke(cli, ["benchmark", "--set", "hegde=1", "--out", str(tmp_path)])
+    assert result.exit_code == 1 and "--set hegde: unknown strategy setting" in result.output
 
 
 def test_unknown_method_is_an_error(tmp_path):

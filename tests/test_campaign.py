@@ -8,6 +8,7 @@ import pytest
 
 from recipeopt.campaign import Campaign
 from recipeopt.exceptions import NoMeasurementsError, ResultsFileError, SpecError
+from recipeopt.strategy.config import StrategyConfig
 from tests.conftest import ETCH42, fake_results, scratch_copy
 
 
@@ -216,13 +217,21 @@ def record_batches(c: Campaign, methods: list[str], yields: list[float]) -> None
         c.record(pd.DataFrame({"run_id": ids, "yield": value, "uniformity": 95.0, "defects": 0.3}))
 
 
+def box_bounds(c: Campaign, method: str) -> np.ndarray | None:
+    """The trust region the strategy would search for a batch of 4 by ``method``."""
+    from recipeopt.strategy.schedule import trust_box
+
+    box = trust_box(c._context(c.runs(), method=method, q=4))
+    return None if box is None else box.bounds
+
+
 def test_trust_region_schedule_restarts_after_a_design_batch(etch42):
     c = Campaign.load(etch42)
     # Batches as if proposed by the meta-prior (poor), a design (good), then the model
     # three times, each below the design's best.
     methods = ["maml-ensemble", "sobol", "ensemble", "ensemble", "ensemble"]
     record_batches(c, methods, [10, 70, 60, 62, 64])
-    bounds = c._search_bounds(c.space, c.runs(), 4, "ensemble")
+    bounds = box_bounds(c, "ensemble")
     # From the design on, the model failed three times (fewer than the 4 that halve the
     # side): side 0.8. Judged against the prior's batch alone, the three would be successes
     # and double the side to 1.6, which spans the whole cube.
@@ -231,7 +240,7 @@ def test_trust_region_schedule_restarts_after_a_design_batch(etch42):
 
 
 def test_trust_region_patience_halves_the_box_after_that_many_failed_batches(tmp_path):
-    from recipeopt.acquisition import TrustRegionConfig, trust_region_length
+    from recipeopt.strategy.trust_region import TrustRegionConfig, trust_region_length
 
     # Two model batches, both below the first batch's best: two failures.
     failed = [0.5, 0.6]
@@ -244,12 +253,11 @@ def test_trust_region_patience_halves_the_box_after_that_many_failed_batches(tmp
         pytest.approx(0.2)
     )
 
-    # The campaign takes the tolerance from the YAML's model.trust_region_patience.
-    model = "model: {method: ensemble, trust_region_patience: 1, trust_region_patience_runs: 0}\n"
-    c = Campaign.load(scratch_copy(ETCH42, tmp_path, model=model))
-    assert c.spec.model.trust_region_patience == 1
+    # The campaign takes the tolerance from the strategy's trust_region_patience.
+    settings = StrategyConfig(trust_region_patience=1, trust_region_patience_runs=0)
+    c = Campaign.load(scratch_copy(ETCH42, tmp_path), strategy=settings)
     record_batches(c, ["sobol", "ensemble", "ensemble"], [70, 60, 62])
-    bounds = c._search_bounds(c.space, c.runs(), 4, "ensemble")
+    bounds = box_bounds(c, "ensemble")
     assert bounds is not None
     assert (bounds[1] - bounds[0]).max() <= 0.2 + 1e-9
 
@@ -266,13 +274,36 @@ def test_trust_region_patience_starts_after_the_greedy_batches(
     # batches halve the side (0.8 -> 0.2). With greedy_runs 0 all four halve it (0.05).
     # trust_region_patience_runs 16 keeps TuRBO's for the first three: the fourth failure
     # in a row halves it once (0.4); the later of the two starts wins (12 over 8).
-    model = (
-        f"model: {{trust_region_patience: 1, greedy_runs: {greedy_runs}, "
-        f"trust_region_patience_runs: {patience_runs}}}\n"
+    settings = StrategyConfig(
+        trust_region_patience=1, greedy_runs=greedy_runs, trust_region_patience_runs=patience_runs
     )
-    c = Campaign.load(scratch_copy(ETCH42, tmp_path, model=model))
+    c = Campaign.load(scratch_copy(ETCH42, tmp_path, model=""), strategy=settings)
     methods = ["sobol"] + ["maml-ensemble"] * 4
     record_batches(c, methods, [70, 60, 62, 61, 63])
-    bounds = c._search_bounds(c.space, c.runs(), 4, "maml-ensemble")
+    bounds = box_bounds(c, "maml-ensemble")
     assert bounds is not None
     assert (bounds[1] - bounds[0]).max() == pytest.approx(side)
+
+
+def test_a_used_up_space_says_how_many_recipes_it_holds():
+    from recipeopt.exceptions import NotEnoughPointsLeftError
+    from recipeopt.spec import spec_from_dict
+
+    spec = spec_from_dict(
+        {
+            "name": "tiny",
+            "parameters": [
+                {"name": "chamber", "choices": ["A", "B"]},
+                {"name": "lot", "choices": ["x", "y"]},
+                {"name": "gap", "type": "integer", "bounds": [20, 21]},
+            ],
+        }
+    )
+    c = Campaign(spec, storage="sqlite://")  # an in-memory store
+    assert len(c.suggest(batch=5, method="sobol")) == 5
+    with pytest.raises(NotEnoughPointsLeftError) as info:
+        c.suggest(batch=4, method="sobol")
+    assert str(info.value).startswith(
+        "found only 3 new feasible recipes of the 4 asked for: the space holds 8 distinct recipes"
+    )
+    assert len(c.runs()) == 5

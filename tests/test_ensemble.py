@@ -9,7 +9,6 @@ from botorch.posteriors.ensemble import EnsemblePosterior
 from botorch.sampling.index_sampler import IndexSampler
 
 from recipeopt.acquisition import build_acquisition
-from recipeopt.campaign import SKILL_RESOLUTION, lacks_skill
 from recipeopt.models.ensemble import (
     DeepEnsemble,
     EnsembleConfig,
@@ -20,6 +19,7 @@ from recipeopt.models.ensemble import (
     walk_steps,
 )
 from recipeopt.models.network import MLP, init_member_params
+from recipeopt.strategy.guard import SKILL_RESOLUTION, lacks_skill
 
 FAST = EnsembleConfig(members=4, hidden=16, epochs=60, folds=3)
 

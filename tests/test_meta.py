@@ -26,18 +26,30 @@ from recipeopt.models.network import init_member_params
 from recipeopt.objective import Objective
 from recipeopt.space import Space
 from recipeopt.spec import load_spec
+from recipeopt.strategy.config import StrategyConfig
 from tests.conftest import ETCH42, fake_results
 
-FAST = "model: {meta_epochs: 2}\n"
+#: A 2-epoch meta-training keeps these tests fast.
+FAST = StrategyConfig(meta_epochs=2)
 
 
 @pytest.fixture
 def maml42(tmp_path: Path) -> Path:
-    """A scratch etch42 with its own copy of the history and a 2-epoch meta-training."""
+    """A scratch etch42 (maml-ensemble) with its own copy of the history."""
     path = tmp_path / "etch42.yaml"
-    path.write_text(ETCH42.read_text() + FAST)
+    path.write_text(ETCH42.read_text())
     shutil.copytree(ETCH42.parent / "history" / "etch42", tmp_path / "history" / "etch42")
     return path
+
+
+def load(path: Path, **settings: object) -> Campaign:
+    """Load the campaign with a 2-epoch meta-training and the strategy ``settings``."""
+    return Campaign.load(path, strategy=replace(FAST, **settings))
+
+
+def provenance(campaign: Campaign) -> list[dict]:
+    """Each run's provenance record, oldest first."""
+    return [json.loads(p) if p else {} for p in campaign.runs()["provenance"]]
 
 
 def shifted_tasks(count: int, runs: int, seed: int) -> MetaTasks:
@@ -190,41 +202,43 @@ def test_meta_training_needs_two_recipes():
 
 
 def test_suggest_pretrains_on_demand_then_adapts_without_touching_the_checkpoint(maml42):
-    campaign = Campaign.load(maml42)
+    campaign = load(maml42)
     first = campaign.suggest(seed=3)
     path = maml42.parent / "etch42.maml.pt"
     assert path.exists()
     runs = campaign.runs()
     assert set(runs["method"]) == {"maml-ensemble"}
-    assert runs["model"].str.contains(r"prior\)").all()
-    assert runs["model"].str.contains("etch42.maml.pt#").all()
+    records = provenance(campaign)
+    assert {(r["step"], r["model"]) for r in records} == {("prior-ranked", "prior")}
+    assert all(r["checkpoint"].startswith("etch42.maml.pt#") for r in records)
+    assert set(runs["model"]) == {"ranked by the learned prior"}
     before = path.read_bytes()
     campaign.record(fake_results(first))
     second = campaign.suggest(seed=3)
     assert path.read_bytes() == before  # adaptation is functional: the meta-weights stay
-    model = campaign.status(fit=False).last_model
-    assert "steps=" in model and "prior" not in model
+    last = campaign.status(fit=False).last_provenance
+    assert last["model"] != "prior" and last["adaptation_steps"] >= 0  # adapted to the runs
     space = campaign.space
     assert space.feasible(space.values(second)).all()
     assert not set(second["run_id"]) & set(first["run_id"])
 
 
 def test_suggest_adapts_at_the_checkpoint_rate_for_the_schedule_length(maml42):
-    campaign = Campaign.load(maml42)
+    campaign = load(maml42)
     campaign.record(fake_results(campaign.suggest(seed=3)))
     ckpt = campaign.checkpoint()
     X, Y = campaign.training_data(campaign.runs())
-    assert ckpt.config.adapt_lr == ckpt.config.inner_lr * campaign.spec.model.adapt_lr_scale
+    assert ckpt.config.adapt_lr == ckpt.config.inner_lr * campaign.config.adapt_lr_scale
     assert [size for size, _ in ckpt.schedule] == [5, 10, 20]
-    fit = campaign._adapted(ckpt, X, Y, seed=3)
+    fit = campaign.surrogates.adapted(ckpt, X, Y, seed=3)
     assert fit.lr in [ckpt.config.adapt_lr / 2**k for k in range(4)]  # halved only if it diverged
     assert fit.steps == ckpt.adapt_steps(len(Y))
     # Another rate is another calibration: the checkpoint is stale for it ...
-    quarter = with_model(campaign, adapt_lr_scale=0.25)
-    reason = stale_reason(ckpt, quarter.meta_config(), ckpt.history_hash)
+    quarter = variant(campaign, adapt_lr_scale=0.25)
+    reason = stale_reason(ckpt, quarter.prior.meta_config(), ckpt.history_hash)
     assert reason == f"model.adapt_lr_scale changed from {ckpt.config.adapt_lr_scale} to 0.25"
     # ... and adapting at a quarter of the rate (a pinned checkpoint) moves the members less.
-    small = quarter._adapted(ckpt, X, Y, seed=3)
+    small = quarter.surrogates.adapted(ckpt, X, Y, seed=3)
     assert small.lr < fit.lr and small.steps == fit.steps
     start = ckpt.params["body.0.weight"].double()
 
@@ -235,7 +249,7 @@ def test_suggest_adapts_at_the_checkpoint_rate_for_the_schedule_length(maml42):
 
 
 def test_adaptation_steps_follow_the_schedule_by_run_count(maml42):
-    ckpt = Campaign.load(maml42).checkpoint()
+    ckpt = load(maml42).checkpoint()
     scheduled = replace(ckpt, schedule=((5, 8), (10, 12), (20, 80)))
     counts = (1, 4, 5, 9, 10, 19, 20, 60)
     assert [scheduled.adapt_steps(n) for n in counts] == [8, 8, 8, 8, 12, 12, 80, 80]
@@ -244,32 +258,40 @@ def test_adaptation_steps_follow_the_schedule_by_run_count(maml42):
     assert {old.adapt_steps(n) for n in counts} == {ckpt.config.inner_steps}
 
 
-def with_model(campaign: Campaign, storage: str | None = None, **update: object) -> Campaign:
-    """Return the campaign with ``update`` applied to its model settings (same store by default)."""
-    model = campaign.spec.model.model_copy(update=update)
-    spec = campaign.spec.model_copy(update={"model": model})
-    return Campaign(spec, campaign.path, storage=storage)
+def variant(
+    campaign: Campaign, storage: str | None = None, guard: bool | None = None, **settings: object
+) -> Campaign:
+    """Return the campaign with other strategy ``settings`` and ``guard``, same store by default."""
+    spec = campaign.spec
+    if guard is not None:
+        model = spec.model.model_copy(update={"guard": guard})
+        spec = spec.model_copy(update={"model": model})
+    config = replace(campaign.config, **settings)
+    return Campaign(spec, campaign.path, storage=storage, strategy=config)
 
 
 def test_maml_batches_are_greedy_until_greedy_runs(maml42):
     from recipeopt.acquisition import predict
-    from recipeopt.campaign import GREEDY_CANDIDATES, _seeded
     from recipeopt.design import candidate_pool
 
     # The guard is off: a 2-epoch prior may fail its skill check on made-up results. No
     # hedge runs: the whole batch is the greedy one (test_greedy_batches_hedge_... covers it).
-    campaign = with_model(Campaign.load(maml42), greedy_runs=8, guard=False, hedge=0)
+    campaign = variant(load(maml42), greedy_runs=8, guard=False, hedge=0)
     campaign.record(fake_results(campaign.suggest(seed=3)))
     runs = campaign.runs()
     X, Y = campaign.training_data(runs)
     second = campaign.suggest(seed=3)
     space, objective = campaign.space, campaign.objective
     equality = any(c.op == "==" for c in space.constraints)  # with one, a tenth
-    count = GREEDY_CANDIDATES // 10 if equality else GREEDY_CANDIDATES
-    assert f"greedy: best predicted of {count} random" in campaign.runs()["model"].iloc[-1]
+    count = campaign.config.greedy_candidates // (10 if equality else 1)
+    last = provenance(campaign)[-1]
+    assert (last["step"], last["model"], last["candidates"]) == (
+        "prior-ranked",
+        "adapted-prior",
+        count,
+    )
     # The batch is the adapted model's top 4 among the random candidates.
-    with _seeded(3):
-        model = campaign.fit_model("maml-ensemble", X, Y, seed=3).model
+    model, _ = campaign.fit_model("maml-ensemble", X, Y, seed=3)
     pool = candidate_pool(space, count, seed=3, exclude=space.to_cube(space.values(runs)))
 
     def score(values: np.ndarray) -> torch.Tensor:
@@ -288,17 +310,20 @@ def test_maml_batches_are_greedy_until_greedy_runs(maml42):
     # residuals of the adapted ensemble.
     campaign.record(fake_results(second))
     campaign.suggest(seed=3)
-    last = campaign.runs()["model"].iloc[-1]
-    assert last.startswith("SingleTaskGP on the residuals of maml-ensemble(")
-    assert "greedy" not in last
+    last = provenance(campaign)[-1]
+    assert (last["step"], last["model"], last["acquisition"]) == (
+        "qlognei",
+        "residual-gp",
+        "qLogNEI",
+    )
     # With greedy_runs 0, only the first batch (no runs yet) is greedy; without the
     # residual GP, qLogNEI runs on the adapted ensemble itself.
-    eager = with_model(campaign, greedy_runs=0, residual_gp=False, storage="sqlite://")
+    eager = variant(campaign, greedy_runs=0, residual_gp=False, storage="sqlite://")
     eager.record(fake_results(eager.suggest(seed=3)))
     eager.suggest(seed=3)
-    models = eager.runs()["model"]
-    assert models.iloc[0].endswith("prior)") and models.iloc[-1].startswith("maml-ensemble(")
-    assert "greedy" not in models.iloc[-1]
+    records = provenance(eager)
+    assert (records[0]["step"], records[0]["model"]) == ("prior-ranked", "prior")
+    assert (records[-1]["step"], records[-1]["model"]) == ("qlognei", "adapted-prior")
 
 
 def test_one_metric_campaign_reaches_the_residual_gp(maml42):
@@ -308,12 +333,12 @@ def test_one_metric_campaign_reaches_the_residual_gp(maml42):
     start, end = text.index("objective:"), text.index("constraints:\n  # Total")
     one = "objective:\n  metrics:\n    - {name: yield, unit: '%', range: [0, 100]}\n\n"
     maml42.write_text(text[:start] + one + text[end:])
-    campaign = with_model(Campaign.load(maml42), greedy_runs=4, guard=False, hedge=0)
+    campaign = variant(load(maml42), greedy_runs=4, guard=False, hedge=0)
     assert campaign.objective.names == ["yield"]
     campaign.record(fake_results(campaign.suggest(seed=5))[["run_id", "yield"]])
     batch = campaign.suggest(seed=5)
     runs = campaign.runs()
-    assert runs["model"].iloc[-1].startswith("SingleTaskGP on the residuals of maml-ensemble(")
+    assert provenance(campaign)[-1]["model"] == "residual-gp"
     assert len(batch) == 4 and campaign.space.feasible(campaign.space.values(batch)).all()
     assert np.isfinite(runs["pred_objective"].iloc[-4:].astype(float)).all()
 
@@ -321,24 +346,25 @@ def test_one_metric_campaign_reaches_the_residual_gp(maml42):
 def test_greedy_batches_hedge_with_a_plain_gp_and_the_rest_of_the_batch_pending(maml42):
     from recipeopt.acquisition import build_acquisition, predict
 
-    campaign = with_model(Campaign.load(maml42), guard=False)
+    campaign = variant(load(maml42), guard=False)
     first = campaign.suggest(seed=3)  # no runs yet: the prior's batch has no hedge
-    assert not campaign.runs()["model"].str.contains("hedge").any()
+    assert {r["step"] for r in provenance(campaign)} == {"prior-ranked"}
     campaign.record(fake_results(first))
     runs = campaign.runs()
     X, Y = campaign.training_data(runs)
     second = campaign.suggest(seed=3)
     batch = campaign.runs().set_index("run_id").loc[second["run_id"]]
-    models = batch["model"].tolist()
-    assert models[-1].startswith("SingleTaskGP [hedge:")
-    assert all("[greedy:" in m for m in models[:-1])
+    steps = [json.loads(p)["step"] for p in batch["provenance"]]
+    assert steps == ["prior-ranked"] * 3 + ["hedge"]
+    assert json.loads(batch["provenance"].iloc[-1])["model"] == "gp"
+    assert batch["model"].tolist() == ["ranked by the learned prior"] * 3 + ["explores: plain GP"]
     assert (batch["method"] == "maml-ensemble").all()
-    assert campaign.status(fit=False).last_model == models[0]
+    assert campaign.status(fit=False).last_provenance["step"] == "prior-ranked"
     # The hedge run is qLogNEI's on a constant-mean GP over the whole cube, with the three
     # greedy runs pending: it scores above 256 random recipes of the cube.
     space = campaign.space
     cube = torch.as_tensor(space.to_cube(space.values(second)))
-    gp, _ = campaign._gp(X, Y)
+    gp = campaign.surrogates.gp(X, Y)
     acqf = build_acquisition(
         gp,
         campaign.objective.mc_objective(),
@@ -367,18 +393,16 @@ def test_greedy_batches_hedge_with_a_plain_gp_and_the_rest_of_the_batch_pending(
     # A batch of one is the model's alone, hedge 0 turns the hedge off, and qLogNEI's
     # batches (from greedy_runs runs on) are not hedged.
     campaign.record(fake_results(second))
-    for variant, q in ((campaign, 1), (with_model(campaign, hedge=0), 4)):
-        variant.suggest(q, seed=3)
-        assert "[greedy:" in variant.status(fit=False).last_model
-        assert not variant.runs()["model"].iloc[-q:].str.contains("hedge").any()
-    eager = with_model(campaign, greedy_runs=8)
+    for other, q in ((campaign, 1), (variant(campaign, hedge=0), 4)):
+        other.suggest(q, seed=3)
+        assert {r["step"] for r in provenance(other)[-q:]} == {"prior-ranked"}
+    eager = variant(campaign, greedy_runs=8)
     eager.suggest(seed=3)
-    assert eager.status(fit=False).last_model.startswith("SingleTaskGP on the residuals of")
-    assert not eager.runs()["model"].iloc[-4:].str.contains("hedge").any()
+    assert {(r["step"], r["model"]) for r in provenance(eager)[-4:]} == {("qlognei", "residual-gp")}
 
 
 def test_same_seed_same_maml_suggestions(maml42, tmp_path):
-    a = Campaign.load(maml42)
+    a = load(maml42)
     batch = a.suggest(seed=1)
     a.record(fake_results(batch))
     other = tmp_path / "other"
@@ -386,7 +410,7 @@ def test_same_seed_same_maml_suggestions(maml42, tmp_path):
     (other / "etch42.yaml").write_text(maml42.read_text())
     (other / "history").symlink_to(maml42.parent / "history", target_is_directory=True)
     shutil.copy(maml42.parent / "etch42.maml.pt", other / "etch42.maml.pt")
-    b = Campaign.load(other / "etch42.yaml")
+    b = load(other / "etch42.yaml")
     pd.testing.assert_frame_equal(batch, b.suggest(seed=1))
     b.record(fake_results(batch))
     names = a.space.names
@@ -398,29 +422,29 @@ def test_same_seed_same_maml_suggestions(maml42, tmp_path):
 
 
 def test_changed_history_makes_the_checkpoint_stale(maml42):
-    campaign = Campaign.load(maml42)
+    campaign = load(maml42)
     report = campaign.pretrain()
     ckpt = load_checkpoint(report.path)
     assert report.recipes == 30 and report.runs == 6000
     assert ckpt.meta["history"]["files"] == 30
-    assert stale_reason(ckpt, campaign.meta_config(), ckpt.history_hash) is None
+    assert stale_reason(ckpt, campaign.prior.meta_config(), ckpt.history_hash) is None
     assert "inner_steps" in stale_reason(
-        ckpt, campaign.meta_config(inner_steps=3), ckpt.history_hash
+        ckpt, campaign.prior.meta_config(inner_steps=3), ckpt.history_hash
     )
     extra = maml42.parent / "history" / "etch42" / "recipe_000.csv"
     extra.write_text(extra.read_text() + extra.read_text().splitlines()[-1] + "\n")
     campaign.checkpoint()
-    assert campaign.pretrain_reason == "the history files changed"
+    assert campaign.prior.pretrain_reason == "the history files changed"
     assert load_checkpoint(report.path).history_hash != ckpt.history_hash
 
 
 def test_checkpoint_for_another_space_is_refused(maml42):
-    campaign = Campaign.load(maml42)
+    campaign = load(maml42)
     report = campaign.pretrain()
     ckpt = load_checkpoint(report.path)
     wider = maml42.read_text().replace("bounds: [3, 80]", "bounds: [3, 100]")
     maml42.write_text(wider)
-    other = Campaign.load(maml42)
+    other = load(maml42)
     with pytest.raises(CheckpointError, match=r"pressure bounds \[3.0, 80.0\].*\[3.0, 100.0\]"):
         check_compatible(ckpt, other.space, other.objective)
     result = CliRunner().invoke(cli, ["suggest", str(maml42)])
@@ -430,7 +454,7 @@ def test_checkpoint_for_another_space_is_refused(maml42):
         maml42.read_text().replace("[3, 100]", "[3, 80]").replace("[90, 100]", "[80, 100]")
     )
     with pytest.raises(CheckpointError, match="metric uniformity range"):
-        check_compatible(ckpt, Campaign.load(maml42).space, Campaign.load(maml42).objective)
+        check_compatible(ckpt, load(maml42).space, load(maml42).objective)
 
 
 def test_unreadable_checkpoint_is_one_line(tmp_path):
@@ -447,7 +471,7 @@ def broken_prior(path: Path) -> Campaign:
 
     Such a prior predicts wild values that a few SGD steps cannot mend.
     """
-    campaign = Campaign.load(path)
+    campaign = load(path)
     report = campaign.pretrain()
     payload = torch.load(report.path, weights_only=True)
     payload["params"] = {k: 30.0 * v for k, v in payload["params"].items()}
@@ -461,12 +485,13 @@ def test_guard_falls_back_to_scratch_when_the_prior_is_wrong(maml42):
     batch = campaign.suggest(12, method="sobol")
     campaign.record(fake_results(batch, seed=int(rng.integers(100))))
     campaign.suggest(seed=0)
-    model = campaign.status(fit=False).last_model
-    assert "guard" in model and "greedy" not in model
+    last = campaign.status(fit=False).last_provenance
+    assert last["guard"] == "set-aside" and "cv mse" in last["guard_reason"]
     # Before greedy_runs too, a batch whose prior the guard set aside is qLogNEI's, on
     # the GP over the scratch ensemble.
-    assert len(campaign.training_data(campaign.runs())[0]) < campaign.spec.model.greedy_runs
-    assert model.startswith("SingleTaskGP on the residuals of deep-ensemble(")
+    assert len(campaign.training_data(campaign.runs())[0]) < campaign.config.greedy_runs
+    assert (last["step"], last["model"]) == ("qlognei", "residual-gp")
+    assert "the learned prior was set aside" in campaign.status(fit=False).last_model
 
 
 def test_guard_returns_to_the_design_when_the_prior_mispredicts_the_first_runs(maml42):
@@ -476,9 +501,11 @@ def test_guard_returns_to_the_design_when_the_prior_mispredicts_the_first_runs(m
     second = campaign.suggest(8, seed=0)  # the whole initial design (8 runs)
     runs = campaign.runs().set_index("run_id").loc[second["run_id"]]
     assert (runs["method"] == "sobol").all()
-    assert "worse than their mean" in runs["model"].iloc[0]
+    first_record = json.loads(runs["provenance"].iloc[0])
+    assert first_record["step"] == "design" and first_record["guard"] == "set-aside"
+    assert "worse than their mean" in first_record["guard_reason"]
     status = campaign.status()
-    assert "space-filling design" in status.last_model
+    assert status.last_model.startswith("space-filling design")
     # status cross-validates the adapted prior next to the scratch ensemble: the blown-up
     # prior is the worse of the two on every metric.
     rmse = status.fit.pivot(index="metric", columns="model", values="rmse")
@@ -489,11 +516,14 @@ def test_guard_returns_to_the_design_when_the_prior_mispredicts_the_first_runs(m
     campaign.suggest(4, seed=0)
     status = campaign.status(fit=False)
     assert status.last_method == "maml-ensemble"
-    assert status.last_model.startswith("SingleTaskGP on the residuals of deep-ensemble(")
+    last = status.last_provenance
+    assert (last["step"], last["model"], last["guard"]) == ("qlognei", "residual-gp", "set-aside")
 
 
 def test_pretrain_command_reports_counts(maml42):
-    result = CliRunner().invoke(cli, ["pretrain", str(maml42), "--algorithm", "fomaml"])
+    result = CliRunner().invoke(
+        cli, ["pretrain", str(maml42), "--algorithm", "fomaml", "--epochs", "2"]
+    )
     assert result.exit_code == 0, result.output
     assert "Meta-trained on 30 recipes (6000 runs)" in result.output
     assert "Adaptation steps for suggest: " in result.output
@@ -502,7 +532,7 @@ def test_pretrain_command_reports_counts(maml42):
     assert "after 20 runs" not in result.output  # suggest cross-validates from 20 runs on
     assert "Dropped 0 runs with missing values" in result.output
     assert (maml42.parent / "etch42.fomaml.pt").exists()
-    assert "model.algorithm: fomaml" in result.output
+    assert "model.checkpoint: etch42.fomaml.pt" in result.output
     payload = torch.load(maml42.parent / "etch42.fomaml.pt", weights_only=True)
     assert payload["config"]["algorithm"] == "fomaml"
     assert [p["name"] for p in payload["parameters"]][:2] == ["source_power", "bias_power"]
@@ -513,21 +543,23 @@ def test_pretrain_command_reports_counts(maml42):
 
 
 def test_learned_gains_reach_the_checkpoint_and_the_adaptation(maml42, tmp_path):
-    maml42.write_text(maml42.read_text().replace(FAST, "model: {meta_epochs: 2, learn_lr: true}\n"))
-    result = CliRunner().invoke(cli, ["pretrain", str(maml42)])
+    result = CliRunner().invoke(
+        cli, ["pretrain", str(maml42), "--epochs", "2", "--set", "learn_lr=true"]
+    )
     assert result.exit_code == 0, result.output
     assert "Learned inner-rate gains (median over members): body.0.weight" in result.output
-    campaign = Campaign.load(maml42)
+    campaign = load(maml42, learn_lr=True)
     ckpt = campaign.checkpoint()  # up to date: not trained again
     assert ckpt.config.learn_lr
     assert not all(torch.allclose(g, torch.ones_like(g)) for g in ckpt.gains.values())
     assert "model.learn_lr changed" in stale_reason(
-        ckpt, campaign.meta_config(learn_lr=False), ckpt.history_hash
+        ckpt, campaign.prior.meta_config(learn_lr=False), ckpt.history_hash
     )
     campaign.record(fake_results(campaign.suggest(seed=3)))
     X, Y = campaign.training_data(campaign.runs())
     unit = replace(ckpt, gains={k: torch.ones_like(g) for k, g in ckpt.gains.items()})
-    learned, plain = campaign._adapted(ckpt, X, Y, seed=3), campaign._adapted(unit, X, Y, seed=3)
+    adapted = campaign.surrogates.adapted
+    learned, plain = adapted(ckpt, X, Y, seed=3), adapted(unit, X, Y, seed=3)
     w = "body.0.weight"
     assert not torch.equal(learned.model.member_params[w], plain.model.member_params[w])
     # A checkpoint from before learned gains loads with gains of 1, as it was trained.
@@ -544,9 +576,11 @@ def test_dep7_maml_loop_with_choices_equality_and_same_in_batch(tmp_path):
     from tests.test_mixed import dep7_cli_rounds
 
     # The guard is off: a 2-epoch prior may fail its skill check, and this tests the adapted model.
-    unguarded = "model: {meta_epochs: 2, guard: false}\n"
+    unguarded = "model: {guard: false}\n"
     dep7 = scratch_copy(ROOT / "campaigns" / "dep7.yaml", tmp_path, model=unguarded)
+    load(dep7).pretrain()  # 2 epochs; the command line's suggest finds it up to date
     dep7_cli_rounds(dep7, tmp_path, 2)
-    campaign = Campaign.load(dep7)
-    assert campaign.runs()["model"].iloc[0].endswith("prior)")
-    assert "steps=" in campaign.status(fit=False).last_model
+    campaign = load(dep7)
+    records = provenance(campaign)
+    assert (records[0]["step"], records[0]["model"]) == ("prior-ranked", "prior")
+    assert campaign.status(fit=False).last_provenance["adaptation_steps"] is not None

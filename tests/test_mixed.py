@@ -18,6 +18,7 @@ from recipeopt.exceptions import InfeasibleConstraintsError, SpecError
 from recipeopt.simulate.family import TEST_OFFSET, get_family
 from recipeopt.space import Space
 from recipeopt.spec import CategoricalParameter, NumericParameter, spec_from_dict
+from recipeopt.strategy.config import StrategyConfig
 from tests.conftest import ROOT, scratch_copy
 
 DEP7 = ROOT / "campaigns" / "dep7.yaml"
@@ -159,7 +160,7 @@ def mixed_specs(draw):
         "name": "prop",
         "parameters": params,
         "constraints": constraints,
-        "model": {"members": 2, "hidden": 8, "epochs": 30},
+        "model": {"members": 2},
         "initial_design": 4,
     }
 
@@ -187,7 +188,8 @@ def check_rows(c: Campaign, batch: pd.DataFrame, same: list[str]) -> None:
 )
 @given(mixed_specs(), st.sampled_from(["x0", "x1", "f1"]), st.integers(0, 3))
 def test_every_suggested_row_honours_the_space(data, same, seed):
-    c = Campaign(spec_from_dict(data), None, storage="sqlite://")
+    small = StrategyConfig(hidden=8, epochs=30)
+    c = Campaign(spec_from_dict(data), None, storage="sqlite://", strategy=small)
     design = c.suggest(4, seed=seed, same_in_batch=[same])
     check_rows(c, design, [same])
     results = pd.DataFrame(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from recipeopt.exceptions import SpecError
-from recipeopt.spec import CampaignSpec, load_spec, spec_from_dict
+from recipeopt.spec import MOVED_MODEL_SETTINGS, CampaignSpec, load_spec, spec_from_dict
+from recipeopt.strategy.config import StrategyConfig
 from tests.conftest import ETCH42
 
 
@@ -141,24 +143,23 @@ def test_infeasible_constraints(tmp_path):
     assert "no recipe within the bounds" in _error(data, tmp_path)
 
 
-def test_adaptation_rate_scale_must_be_a_fraction(tmp_path):
+@pytest.mark.parametrize("moved", sorted(MOVED_MODEL_SETTINGS))
+def test_a_research_setting_in_the_campaign_names_its_replacement(tmp_path, moved):
     data = base()
-    data["model"] = {"adapt_lr_scale": 0}
-    assert "model.adapt_lr_scale" in _error(data, tmp_path)
-    data["model"] = {"adapt_lr_scale": 0.25}
-    spec_path = tmp_path / "ok.yaml"
-    spec_path.write_text(yaml.safe_dump(data))
-    assert load_spec(spec_path).model.adapt_lr_scale == 0.25
+    data["model"] = {moved: 1}
+    message = _error(data, tmp_path)
+    assert f"model.{moved}: no longer a campaign setting" in message
+    assert f"recipeopt benchmark --set {moved}=VALUE" in message
+    assert moved in {f.name for f in dataclasses.fields(StrategyConfig)}
 
 
-def test_greedy_runs_must_not_be_negative(tmp_path):
+def test_the_engineer_keeps_method_members_guard_and_checkpoint(tmp_path):
     data = base()
-    data["model"] = {"greedy_runs": -1}
-    assert "model.greedy_runs" in _error(data, tmp_path)
-    data["model"] = {"greedy_runs": 0}
+    data["model"] = {"method": "gp", "members": 4, "guard": False, "checkpoint": "x.pt"}
     spec_path = tmp_path / "ok.yaml"
     spec_path.write_text(yaml.safe_dump(data))
-    assert load_spec(spec_path).model.greedy_runs == 0
+    model = load_spec(spec_path).model
+    assert (model.method, model.members, model.guard, model.checkpoint) == ("gp", 4, False, "x.pt")
 
 
 def test_history_glob_must_match(tmp_path):

@@ -21,24 +21,26 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
 from recipeopt.exceptions import RecipeoptError
 from recipeopt.simulate.family import Family
+from recipeopt.strategy.config import StrategyConfig
 
 #: Meta-learned methods and the meta-training algorithm of each.
 META_METHODS = {"maml-ensemble": "maml", "fomaml-ensemble": "fomaml", "reptile-ensemble": "reptile"}
-#: ``model`` settings a benchmark may override for the meta-learned methods (None: the
-#: campaign's), and which their records store.
-META_SETTINGS = (
+#: Strategy settings a checkpoint is trained for: overriding one meta-trains a checkpoint
+#: of its own (the adaptation lengths and spread are calibrated at ``adapt_lr_scale``).
+CHECKPOINT_SETTINGS = (
+    "hidden",
+    "layers",
+    "inner_steps",
+    "inner_lr",
     "adapt_lr_scale",
-    "greedy_runs",
-    "residual_gp",
-    "trust_region",
-    "trust_region_patience",
-    "trust_region_patience_runs",
-    "hedge",
+    "learn_lr",
+    "meta_epochs",
 )
 #: Methods the benchmark knows: designs, and models behind the same ``suggest``.
 METHODS = ("random", "sobol", "gp", "ensemble", *META_METHODS)
@@ -57,13 +59,8 @@ class Job:
     f_star: float
     f_median: float
     checkpoint: str = ""
-    adapt_lr_scale: float | None = None
-    greedy_runs: int | None = None
-    residual_gp: bool | None = None
-    trust_region: bool | None = None
-    trust_region_patience: int | None = None
-    trust_region_patience_runs: int | None = None
-    hedge: int | None = None
+    #: Strategy overrides (``--set``), as sorted ``(name, value)`` pairs.
+    settings: tuple[tuple[str, Any], ...] = ()
 
     @property
     def name(self) -> str:
@@ -100,16 +97,19 @@ def run_job(job: Job) -> dict:
     torch.set_num_threads(1)
     family = load_family(job.family)
     spec = family.spec
+    overrides = dict(job.settings)
     if job.method in ("gp", "ensemble", *META_METHODS):
-        update: dict = {"method": "maml-ensemble" if job.method in META_METHODS else job.method}
+        model = "maml-ensemble" if job.method in META_METHODS else job.method
+        spec = spec.model_copy(update={"model": spec.model.model_copy(update={"method": model})})
         if job.method in META_METHODS:
-            update["algorithm"] = META_METHODS[job.method]
-            for key in META_SETTINGS:
-                if getattr(job, key) is not None:
-                    update[key] = getattr(job, key)
-        spec = spec.model_copy(update={"model": spec.model.model_copy(update=update)})
+            overrides["algorithm"] = META_METHODS[job.method]
+    strategy = StrategyConfig().with_overrides(overrides)
     campaign = Campaign(
-        spec, None, storage="sqlite://", checkpoint=Path(job.checkpoint) if job.checkpoint else None
+        spec,
+        None,
+        storage="sqlite://",
+        checkpoint=Path(job.checkpoint) if job.checkpoint else None,
+        strategy=strategy,
     )
     method = job.method if job.method in DESIGN_METHODS else "auto"
     try:
@@ -127,15 +127,13 @@ def run_job(job: Job) -> dict:
         campaign.close()
     return {
         **asdict(job),
-        **{
-            key: getattr(spec.model, key) if job.method in META_METHODS else None
-            for key in META_SETTINGS
-        },
+        "settings": dict(job.settings),
+        "strategy": asdict(strategy),
         "objective": result.objective,
         "regret": regret_trace(result.objective, job.f_star, job.f_median).tolist(),
         "seconds": result.seconds,
         "batch_methods": result.methods,
-        "models": result.models,
+        "provenance": result.provenance,
         "versions": library_versions(),
     }
 
@@ -154,15 +152,12 @@ class Benchmark:
     landscape_samples: int = 100_000
     landscape_polish: int = 16
     history: str | None = None
-    meta_epochs: int | None = None
-    adapt_lr_scale: float | None = None
-    greedy_runs: int | None = None
-    residual_gp: bool | None = None
-    trust_region: bool | None = None
-    trust_region_patience: int | None = None
-    trust_region_patience_runs: int | None = None
-    hedge: int | None = None
-    learn_lr: bool | None = None
+    #: Strategy overrides (``--set name=value``) for every model method.
+    settings: dict[str, Any] | None = None
+
+    def strategy(self) -> StrategyConfig:
+        """Return the strategy settings of the benchmark (checks every override)."""
+        return StrategyConfig().with_overrides(self.settings)
 
     def history_table(self, recipe: int) -> pd.DataFrame:
         """Return the history the meta-learned methods train on when ``recipe`` is tested.
@@ -202,37 +197,29 @@ class Benchmark:
 
         family = load_family(self.family)
         spec = family.spec
-        # NOTE: the adaptation rate is a checkpoint setting (its schedule and spread are
-        # calibrated at it), so an override meta-trains a checkpoint of its own.
-        update = {
-            key: value
-            for key, value in (("learn_lr", self.learn_lr), ("adapt_lr_scale", self.adapt_lr_scale))
-            if value is not None
-        }
-        default_scale = spec.model.adapt_lr_scale
-        spec = spec.model_copy(update={"model": spec.model.model_copy(update=update)})
+        strategy = self.strategy()
+        # NOTE: a setting the checkpoint is trained for gets a checkpoint of its own.
+        trained_for = [
+            f"-{key}-{value}"
+            for key, value in sorted((self.settings or {}).items())
+            if key in CHECKPOINT_SETTINGS
+        ]
         folder = self.out / "checkpoints"
         leave_one_out = self.history is None and hasattr(family, "others")
         found: dict[tuple[str, int], str] = {}
         for method in self.methods:
             if method not in META_METHODS:
                 continue
-            stem = META_METHODS[method] + ("-learn-lr" if spec.model.learn_lr else "")
-            if spec.model.adapt_lr_scale != default_scale:
-                stem += f"-adapt-{spec.model.adapt_lr_scale:g}"
+            stem = META_METHODS[method] + "".join(trained_for)
             for recipe in family.test_recipes(self.test_recipes):
                 name = f"{stem}-without-{recipe}.pt" if leave_one_out else f"{stem}.pt"
                 path = folder / name
                 if not path.exists():
                     if progress:
                         progress(f"meta-training {stem} for {path.name}")
-                    campaign = Campaign(spec, None, storage="sqlite://")
-                    campaign.pretrain(
-                        algorithm=META_METHODS[method],
-                        epochs=self.meta_epochs,
-                        history=self.history_table(recipe),
-                        out=path,
-                    )
+                    config = strategy.with_overrides({"algorithm": META_METHODS[method]})
+                    campaign = Campaign(spec, None, storage="sqlite://", strategy=config)
+                    campaign.pretrain(history=self.history_table(recipe), out=path)
                     campaign.close()
                 found[(method, recipe)] = str(path)
         return found
@@ -278,7 +265,7 @@ class Benchmark:
                 self.batch,
                 *landscapes[index],
                 checkpoint=checkpoints.get((method, index), ""),
-                **{key: getattr(self, key) for key in META_SETTINGS},
+                settings=tuple(sorted((self.settings or {}).items())),
             )
             for index in family.test_recipes(self.test_recipes)
             for seed in range(self.seeds)
@@ -301,6 +288,7 @@ class Benchmark:
         unknown = [m for m in self.methods if m not in METHODS]
         if unknown:
             raise RecipeoptError(f"unknown method {unknown[0]!r}; choose from {', '.join(METHODS)}")
+        self.strategy()  # a bad --set fails before any work
         runs = self.out / "runs"
         runs.mkdir(parents=True, exist_ok=True)
         jobs = self.jobs(self.landscapes(progress), self.checkpoints(progress))
@@ -312,7 +300,7 @@ class Benchmark:
         todo = [job for job in jobs if job.name not in records]
 
         def keep(record: dict) -> None:
-            name = Job(**{k: record[k] for k in Job.__dataclass_fields__ if k in record}).name
+            name = f"{record['method']}__r{record['recipe']}__s{record['seed']}"
             tmp = runs / f"{name}.json.tmp"
             tmp.write_text(json.dumps(record))
             os.replace(tmp, runs / f"{name}.json")  # atomic: a killed run leaves no half record

@@ -43,6 +43,8 @@ Example:
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -54,14 +56,20 @@ from torch import Tensor
 from recipeopt.exceptions import RecipeoptError
 from recipeopt.history import MetaTasks
 from recipeopt.meta.maml import adapt, mse
+from recipeopt.models.ensemble import STEP_GRID, spread_factor, walk_steps
 from recipeopt.models.network import MLP, init_member_params, predict_members
 
 Algorithm = Literal["maml", "fomaml", "reptile"]
 ALGORITHMS: tuple[Algorithm, ...] = ("maml", "fomaml", "reptile")
 #: Outer-gradient norm clip (all members together), a standard MAML stabilizer.
 MAX_GRAD_NORM = 10.0
-#: Consecutive meta-steps with a non-finite loss that are skipped before giving up.
+#: Consecutive meta-steps with a non-finite loss that are skipped before the weights roll
+#: back to the last good epoch's and the inner rate is lowered.
 MAX_SKIPPED = 20
+#: Each recovery from a diverged meta-loss multiplies the inner rate by this.
+RECOVERY_FACTOR = 0.5
+#: Recoveries before meta-training gives up (the rate is then 1/64 of the requested one).
+MAX_RECOVERIES = 6
 #: Kept weights: the latest whose held-out loss is at most this much (relative) above the
 #: best so far. On the etch history (30 recipes, 4 held out), the earlier rule (patience 8,
 #: the best-scoring weights) kept epoch 10 with meta-training seed 1 and epoch 65 with seed
@@ -155,6 +163,11 @@ class MetaResult:
         stopped_early: Whether the patience ran out before ``epochs``.
         train_recipes: Recipes meta-trained on.
         validation_recipes: Recipes held out.
+        recoveries: ``(epoch, inner_lr)`` for each time the meta-loss diverged: the
+            weights went back to the last good epoch's and training went on at this
+            lower inner rate.
+        inner_lr: The inner rate the kept weights were trained (and calibrated) at:
+            the requested one unless a recovery lowered it.
     """
 
     params: dict[str, Tensor]
@@ -169,6 +182,8 @@ class MetaResult:
     schedule: tuple[tuple[int, int], ...] = ()
     train_recipes: list[str] = field(default_factory=list)
     validation_recipes: list[str] = field(default_factory=list)
+    recoveries: tuple[tuple[int, float], ...] = ()
+    inner_lr: float = math.nan
 
 
 #: Called after each epoch with ``(epoch, epochs, train_loss, validation_loss or None)``.
@@ -190,7 +205,8 @@ def meta_train(
         The meta-trained members with their calibration.
 
     Raises:
-        RecipeoptError: With fewer than 2 recipes, or when the meta-loss diverges.
+        RecipeoptError: With fewer than 2 recipes, or when the meta-loss still diverges
+            after :data:`MAX_RECOVERIES` recoveries.
     """
     if len(tasks) < 2:
         raise RecipeoptError(
@@ -234,8 +250,11 @@ def meta_train(
     steps_per_epoch = max(1, math.ceil(len(train_ids) / config.meta_batch))
     best_loss, kept = math.inf, (math.inf, _snapshot(params, log_gains))
     checks_since_best, epoch, stopped_early, skipped = 0, 0, False, 0
-    for epoch in range(1, config.epochs + 1):
-        total = 0.0
+    good = _training_state(params, log_gains, optimizer)
+    recoveries: list[tuple[int, float]] = []
+    while epoch < config.epochs:
+        epoch += 1
+        total, diverged = 0.0, False
         for _ in range(steps_per_epoch):
             low, high = config.support
             n_s = int(torch.randint(low, min(high, smallest - 1) + 1, (1,), generator=generator))
@@ -247,19 +266,39 @@ def meta_train(
                 # NOTE: an inner loop that blows up on one draw of tasks is skipped, not
                 # learned from; only a run of such draws means the inner rate is too high.
                 skipped += 1
-                if skipped > MAX_SKIPPED:
-                    raise RecipeoptError(
-                        f"meta-training diverged at epoch {epoch} (loss {loss}); "
-                        f"lower model.inner_lr (now {config.inner_lr:g})"
-                    )
+                diverged = skipped > MAX_SKIPPED
+                if diverged:
+                    break
                 continue
             skipped = 0
             torch.nn.utils.clip_grad_norm_(trained, MAX_GRAD_NORM)
             optimizer.step()
             total += loss
         val_loss = None
-        if validation and (epoch % config.eval_every == 0 or epoch == config.epochs):
+        if (
+            not diverged
+            and validation
+            and (epoch % config.eval_every == 0 or epoch == config.epochs)
+        ):
             val_loss = _validation_loss(net, params, _gains_of(log_gains), validation, config)
+            diverged = not math.isfinite(val_loss)
+        if diverged or not all(bool(torch.isfinite(v).all()) for v in trained):
+            # NOTE: a diverged meta-loss never fails the user: the weights go back to the
+            # last good epoch's, the inner rate is lowered, and training goes on.
+            if len(recoveries) == MAX_RECOVERIES:
+                raise RecipeoptError(
+                    f"meta-training diverged {MAX_RECOVERIES + 1} times, the last at epoch "
+                    f"{epoch} with inner rate {config.inner_lr:g}; the history's metrics may "
+                    "hold extreme values: check them"
+                )
+            _restore(good, params, log_gains, optimizer)
+            config = dataclasses.replace(config, inner_lr=config.inner_lr * RECOVERY_FACTOR)
+            step = _meta_step(net, config)
+            recoveries.append((epoch, config.inner_lr))
+            skipped = 0
+            continue
+        good = _training_state(params, log_gains, optimizer)
+        if val_loss is not None:
             if val_loss < best_loss:
                 best_loss, checks_since_best = val_loss, 0
             else:
@@ -271,8 +310,6 @@ def meta_train(
         if checks_since_best >= config.patience:
             stopped_early = True
             break
-    from recipeopt.models.ensemble import STEP_GRID
-
     final, gains = kept[1] if validation else _snapshot(params, log_gains)
     calibration = validation or _held_out_batches(sampler, train_ids, config.query, seed=seed)
     # NOTE: the meta-trained length ``inner_steps`` at ``inner_lr`` is not the best one at
@@ -304,7 +341,36 @@ def meta_train(
         schedule=schedule,
         train_recipes=[tasks.recipes[i] for i in train_ids],
         validation_recipes=[tasks.recipes[i] for i in val_ids],
+        recoveries=tuple(recoveries),
+        inner_lr=config.inner_lr,
     )
+
+
+def _training_state(
+    params: dict[str, Tensor], log_gains: dict[str, Tensor], optimizer: torch.optim.Optimizer
+) -> tuple[dict[str, Tensor], dict[str, Tensor], dict[str, Any]]:
+    """Copy what a recovery from a diverged meta-loss restores: weights, gains, Adam's state."""
+    return (
+        {k: v.detach().clone() for k, v in params.items()},
+        {k: v.detach().clone() for k, v in log_gains.items()},
+        copy.deepcopy(optimizer.state_dict()),
+    )
+
+
+def _restore(
+    state: tuple[dict[str, Tensor], dict[str, Tensor], dict[str, Any]],
+    params: dict[str, Tensor],
+    log_gains: dict[str, Tensor],
+    optimizer: torch.optim.Optimizer,
+) -> None:
+    """Put back a :func:`_training_state` in place."""
+    saved_params, saved_gains, saved_optimizer = state
+    with torch.no_grad():
+        for k, v in params.items():
+            v.copy_(saved_params[k])
+        for k, v in log_gains.items():
+            v.copy_(saved_gains[k])
+    optimizer.load_state_dict(copy.deepcopy(saved_optimizer))
 
 
 def _gains_of(log_gains: dict[str, Tensor]) -> dict[str, Tensor]:
@@ -473,8 +539,6 @@ def _adapt_along(
         The length with the lowest query error of the ensemble mean (the last one with
         ``keep_last``), and the members' query predictions ``s x tasks x n_q x m`` after it.
     """
-    from recipeopt.models.ensemble import walk_steps
-
     Xs, Ys, Xq, Yq = batch
 
     def evaluate(p: dict) -> tuple[float, Tensor] | None:
@@ -517,8 +581,6 @@ def _calibrate(
     seeds: coverage of 90 % intervals after 10 runs of 0.913-0.980 with a factor per
     size, 0.921-0.960 pooled).
     """
-    from recipeopt.models.ensemble import spread_factor
-
     m = batches[0][3].shape[-1] if batches else 1
     if next(iter(params.values())).shape[0] < 2 or not batches:
         return torch.ones(m), torch.ones(m)  # one member has no spread to calibrate

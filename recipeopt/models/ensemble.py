@@ -31,6 +31,7 @@ from botorch.models.ensemble import EnsembleModel
 from botorch.models.transforms.outcome import Standardize
 from torch import Tensor
 
+from recipeopt.meta.maml import adapt
 from recipeopt.models.network import MLP, init_member_params, predict_members
 
 #: The spread factor is clamped to this range: fewer than ~10 held-out points
@@ -382,8 +383,6 @@ def adapt_ensemble(
     Returns:
         The adapted ensemble (in ``X``'s dtype), with held-out predictions and the chosen steps.
     """
-    from recipeopt.meta.maml import adapt
-
     n = len(Y)
     s = next(iter(params.values())).shape[0]
     net32 = copy.deepcopy(net).float()

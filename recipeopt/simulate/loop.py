@@ -12,7 +12,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
-import pandas as pd
 
 from recipeopt.campaign import Campaign
 from recipeopt.simulate.family import Family, Task
@@ -26,14 +25,15 @@ class LoopResult:
         objective: Noiseless objective of every evaluated recipe, in order.
         seconds: Wall time of each ``suggest`` call.
         methods: Method that proposed each batch.
-        models: Model identity of each batch ("" for designs): which model,
-            checkpoint and adaptation, or the guard's fallback.
+        provenance: How each batch was proposed (its first run's
+            :class:`~recipeopt.strategy.Provenance` record): step, model,
+            checkpoint, adaptation, guard decision, acquisition.
     """
 
     objective: list[float] = field(default_factory=list)
     seconds: list[float] = field(default_factory=list)
     methods: list[str] = field(default_factory=list)
-    models: list[str] = field(default_factory=list)
+    provenance: list[dict] = field(default_factory=list)
 
     def best_so_far(self) -> np.ndarray:
         """Return the running maximum of the noiseless objective."""
@@ -82,7 +82,7 @@ def run_loop(
         result.objective.extend(float(v) for v in family.score(task, table[names]))
         last = campaign.status(fit=False)  # names the batch by its first run, not a hedge run
         result.methods.append(str(last.last_method))
-        result.models.append("" if pd.isna(last.last_model) else str(last.last_model))
+        result.provenance.append(last.last_provenance or {})
         if on_batch is not None:
             on_batch(result)
     return result

@@ -1,0 +1,203 @@
+"""The steps that propose recipes: each has one job and returns recipes in process units.
+
+* :func:`design` — a scrambled-Sobol (or random) design, new recipes only;
+* :func:`prior_ranked` — the model's best predicted recipes among random feasible ones;
+* :func:`hedge` — qLogNEI on a plain GP over the whole space, the rest of the batch pending;
+* :func:`qlognei` — BoTorch's qLogNEI, optimized over the cube or a trust region, with
+  rounding repaired: rows that repeat a recipe or break a constraint after snapping
+  to the step grid are replaced by the best new feasible recipes
+  (``optimize_acqf_discrete`` over Sobol candidates, sequentially greedy).
+
+:func:`predictions` gives each recipe's predicted metrics from the model that chose it.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+from botorch.optim import optimize_acqf_discrete
+from torch import Tensor
+
+from recipeopt.acquisition import build_acquisition, greedy_batch, optimize, predict
+from recipeopt.design import Kind, candidate_pool, initial_design, new_feasible_points, shortfall
+from recipeopt.objective import Objective
+from recipeopt.space import Space, same_recipe
+
+if TYPE_CHECKING:
+    from botorch.models.model import Model
+
+
+def design(
+    space: Space, q: int, *, kind: Kind, seed: int, used: np.ndarray, runs: int
+) -> np.ndarray:
+    """Return ``q`` new recipes of a space-filling (``sobol``) or ``random`` design.
+
+    Sobol continues one sequence per seed (repeats of recorded recipes are
+    skipped); random search draws afresh for each batch.
+    """
+    design_seed = seed if kind == "sobol" else seed * 100_003 + runs
+    return initial_design(space, q, seed=design_seed, exclude=used, kind=kind)
+
+
+def prior_ranked(
+    model: Model,
+    objective: Objective,
+    space: Space,
+    q: int,
+    *,
+    candidates: int,
+    seed: int,
+    used: np.ndarray,
+) -> np.ndarray:
+    """Return the ``q`` recipes ``model`` predicts best of ``candidates`` random feasible ones."""
+    pool = candidate_pool(space, candidates, seed=seed, exclude=used)
+    if len(pool) < q:
+        raise shortfall(space, len(pool), q)
+    chosen = greedy_batch(
+        model,
+        torch.as_tensor(objective.weights),
+        torch.as_tensor(space.to_cube(pool)),
+        q,
+        A=torch.as_tensor(objective.constraint_matrix),
+        b=torch.as_tensor(objective.constraint_offset),
+    )
+    return pool[chosen]
+
+
+def acquisition(
+    model: Model, objective: Objective, X: Tensor, X_pending: Tensor, *, seed: int
+) -> Any:
+    """Return qLogNEI on the weighted objective, with the outcome constraints and pending runs."""
+    return build_acquisition(
+        model,
+        objective.mc_objective(),
+        X,
+        X_pending,
+        seed=seed,
+        constraints=objective.outcome_callables(),
+    )
+
+
+def qlognei(
+    acqf: Any,
+    space: Space,
+    q: int,
+    *,
+    region: np.ndarray | None,
+    used: np.ndarray,
+    seed: int,
+) -> np.ndarray:
+    """Optimize ``acqf`` over the cube (or the trust region ``region``); return ``q`` recipes."""
+    bounds = np.stack([np.zeros(space.dim), np.ones(space.dim)]) if region is None else region
+    bounds = bounds.copy()
+    fixed_cube = space.fixed_cube()
+    for j, u in fixed_cube.items():
+        bounds[:, j] = u
+    candidates = optimize(acqf, bounds, q=q, space=space, seed=seed, fixed=fixed_cube)
+    values = space.snap_feasible(space.from_cube(candidates.numpy(), snap=False))
+    return _replace_unusable(space, values, used, acqf, bounds, seed)
+
+
+def hedge(
+    gp: Model,
+    objective: Objective,
+    space: Space,
+    X: Tensor,
+    X_pending: Tensor,
+    chosen: np.ndarray,
+    q: int,
+    *,
+    used: np.ndarray,
+    seed: int,
+) -> np.ndarray:
+    """Return ``q`` recipes of qLogNEI on the plain ``gp`` over the whole space.
+
+    The GP knows nothing of the history, and ``chosen`` (the prior's picks) enters
+    as pending runs, so these recipes hedge the batch against a prior that misleads.
+    """
+    cube = torch.as_tensor(space.to_cube(chosen))
+    acqf = acquisition(gp, objective, X, torch.cat([X_pending.to(cube), cube]), seed=seed)
+    taken = np.concatenate([used.reshape(-1, space.dim), cube.numpy()])
+    return qlognei(acqf, space, q, region=None, used=taken, seed=seed)
+
+
+def predictions(
+    model: Model, objective: Objective, space: Space, values: np.ndarray
+) -> list[dict[str, list[float]]]:
+    """Return each recipe's predicted metrics, objective (and feasibility) as ``[mean, std]``."""
+    p = predict(
+        model,
+        torch.as_tensor(space.to_cube(values)),
+        torch.as_tensor(objective.weights),
+        torch.as_tensor(objective.constraint_matrix),
+        torch.as_tensor(objective.constraint_offset),
+    )
+    mean_u = objective.denormalize(p.mean.numpy())
+    std_u = objective.denormalize_std(p.std.numpy())
+    out = []
+    for i in range(len(values)):
+        predicted = {
+            m: [float(mean_u[i, j]), float(std_u[i, j])] for j, m in enumerate(objective.names)
+        }
+        predicted["objective"] = [float(p.objective_mean[i]), float(p.objective_std[i])]
+        if objective.constraints:
+            chance = float(p.feasibility[i])
+            predicted["feasibility"] = [chance, (chance * (1 - chance)) ** 0.5]
+        out.append(predicted)
+    return out
+
+
+def _replace_unusable(
+    space: Space,
+    values: np.ndarray,
+    used: np.ndarray,
+    acqf: Any,
+    bounds: np.ndarray,
+    seed: int,
+) -> np.ndarray:
+    """Replace rows that repeat a recipe or break a constraint after rounding.
+
+    The kept rows join the pending runs; the replacements are the best new
+    feasible recipes, by the acquisition, among Sobol candidates in the search
+    box (the whole space if the box has too few), chosen one at a time with the
+    ones before pending (BoTorch's ``optimize_acqf_discrete``).
+    """
+    kept: list[np.ndarray] = []
+    taken = used.reshape(-1, space.dim)
+    feasible = space.feasible(values)
+    for i, row in enumerate(values):
+        cube = space.to_cube(row)
+        if feasible[i] and not same_recipe(cube, taken).any():
+            kept.append(row)
+            taken = np.concatenate([taken, cube])
+    missing = len(values) - len(kept)
+    if missing == 0:
+        return values
+    pool = new_feasible_points(space, 256, seed=seed + 1, exclude=taken, bounds=bounds)
+    if len(pool) < missing:
+        pool = new_feasible_points(space, 256, seed=seed + 1, exclude=taken)
+    if len(pool) < missing:
+        raise shortfall(space, len(kept) + len(pool), len(values))
+    base_pending = acqf.X_pending
+    pending = [t for t in (base_pending, _cube(space, kept)) if t is not None]
+    acqf.set_X_pending(torch.cat(pending) if pending else None)
+    try:
+        chosen, _ = optimize_acqf_discrete(
+            acqf, q=missing, choices=torch.as_tensor(space.to_cube(pool)), unique=True
+        )
+    finally:
+        acqf.set_X_pending(base_pending)
+    return np.concatenate([np.array(kept).reshape(-1, space.dim), _decode(space, pool, chosen)])
+
+
+def _cube(space: Space, rows: list[np.ndarray]) -> Tensor | None:
+    return torch.as_tensor(space.to_cube(np.array(rows))) if rows else None
+
+
+def _decode(space: Space, pool: np.ndarray, chosen: Tensor) -> np.ndarray:
+    """Return the rows of ``pool`` (process values) whose cube points are ``chosen``."""
+    cube = space.to_cube(pool)
+    index = [int(np.argmin(np.abs(cube - c).max(axis=1))) for c in chosen.numpy()]
+    return pool[index]
