@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, overload
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -45,7 +45,6 @@ if TYPE_CHECKING:
     from botorch.models.model import Model
     from torch import Tensor
 
-    from recipeopt.checkpoints import Checkpoint
     from recipeopt.meta.pretrain import Progress
     from recipeopt.meta.prior import MetaPrior, PretrainReport
     from recipeopt.strategy.provenance import Provenance
@@ -246,8 +245,8 @@ class Campaign:
         frame = self._frame(rows, extra=extra, check=False)
         return frame.to_csv(index=False, float_format="%.10g")
 
-    def _complete(self, runs: pd.DataFrame) -> pd.DataFrame:
-        """Return the complete runs the model learns from (none excluded)."""
+    def usable(self, runs: pd.DataFrame) -> pd.DataFrame:
+        """Return the complete runs of ``runs`` the model learns from (none excluded)."""
         return runs[(runs["status"] == "complete") & (runs["excluded"] == "")]
 
     def scores(self, runs: pd.DataFrame) -> np.ndarray:
@@ -317,8 +316,9 @@ class Campaign:
                 (to write the engineer's file); if it raises, nothing is stored.
 
         Returns:
-            One row per new run: ``run_id, batch_id``, the parameters, and the
-            predicted metrics and objective with standard deviations.
+            One row per new run: ``run_id, batch_id``, the parameters, the
+            predicted metrics and objective with standard deviations, and
+            ``model``: how the run was proposed, in words.
 
         Raises:
             SpecError: If ``fixed`` names an unknown parameter or a bad value.
@@ -339,7 +339,7 @@ class Campaign:
                 f"choose one of {', '.join(space.names)}"
             )
         columns = ["run_id", "batch_id", *space.names]
-        columns += [c for c in self.columns() if c.startswith("pred_")]
+        columns += [c for c in self.columns() if c.startswith("pred_")] + ["model"]
         table = pd.DataFrame()
 
         def deliver(rows: list[RunRow]) -> None:
@@ -394,7 +394,7 @@ class Campaign:
         """Plan a batch of ``q`` runs from ``runs`` with the strategy (see :meth:`suggest`)."""
         from recipeopt.strategy.schedule import propose
 
-        complete = self._complete(runs)
+        complete = self.usable(runs)
         if method == "auto":
             # NOTE: the meta-prior replaces the initial design; the other models need one.
             method = self.spec.method
@@ -427,7 +427,7 @@ class Campaign:
         from recipeopt.strategy.schedule import Context
 
         space = space or self.space
-        complete = self._complete(runs)
+        complete = self.usable(runs)
         pending = runs[runs["status"] == "pending"]
         X, Y = self.training_data(runs)
         return Context(
@@ -441,7 +441,7 @@ class Campaign:
                 space.to_cube(space.values(pending)) if len(pending) else np.zeros((0, space.dim))
             ),
             used=space.to_cube(space.values(runs)) if len(runs) else np.zeros((0, space.dim)),
-            scores_of=lambda frame: self.scores(self._complete(frame)),
+            scores_of=lambda frame: self.scores(self.usable(frame)),
             method=method,
             q=self.spec.batch_size if q is None else q,
             seed=self.spec.seed if seed is None else seed,
@@ -470,7 +470,7 @@ class Campaign:
         """Return ``(X, Y)`` of the complete runs: unit-cube inputs, normalized metrics."""
         import torch
 
-        complete = self._complete(runs)
+        complete = self.usable(runs)
         X = self.space.to_cube(self.space.values(complete))
         Y = self.objective.normalize(complete[self.objective.names].to_numpy(dtype=float))
         return torch.as_tensor(X, dtype=torch.float64), torch.as_tensor(Y, dtype=torch.float64)
@@ -483,18 +483,6 @@ class Campaign:
         See :meth:`recipeopt.meta.prior.MetaPrior.pretrain` for the arguments.
         """
         return self.prior.pretrain(**kwargs)
-
-    @overload
-    def checkpoint(self, *, on_epoch: Progress | None = None) -> Checkpoint: ...
-    @overload
-    def checkpoint(self, *, train: Literal[False]) -> Checkpoint | None: ...
-    def checkpoint(
-        self, *, on_epoch: Progress | None = None, train: bool = True
-    ) -> Checkpoint | None:
-        """Return the meta-trained checkpoint (see :meth:`MetaPrior.checkpoint`)."""
-        if train:
-            return self.prior.checkpoint(on_epoch=on_epoch)
-        return self.prior.checkpoint(train=False)
 
     # -- record ----------------------------------------------------------
 
@@ -523,7 +511,8 @@ class Campaign:
             ConcurrentChangeError: If another command recorded one of the runs meanwhile.
         """
         if isinstance(results, pd.DataFrame):
-            source, frame = "<results>", results.astype(str).replace({"nan": "", "None": ""})
+            source = "<results>"
+            frame = results.astype(object).where(results.notna(), "").astype(str)
         else:
             source, frame = str(results), read_results(str(results))
         parsed = parse_results(
@@ -554,7 +543,7 @@ class Campaign:
             s: int((runs["status"] == s).sum())
             for s in ("pending", "complete", "failed", "abandoned")
         }
-        complete = self._complete(runs)
+        complete = self.usable(runs)
         best = None
         scores = self.scores(complete)
         if np.isfinite(scores).any():
@@ -589,7 +578,9 @@ class Campaign:
         X, Y = self.training_data(runs)
         with _seeded(seed):
             fits = {"ensemble": self.surrogates.scratch(X, Y, seed=seed)}
-            ckpt = self.checkpoint(train=False) if self.spec.method == "maml-ensemble" else None
+            ckpt = (
+                self.prior.checkpoint(train=False) if self.spec.method == "maml-ensemble" else None
+            )
             if ckpt is not None:
                 fits["maml-ensemble"] = self.surrogates.adapted(ckpt, X, Y, seed=seed)
         truth = self.objective.denormalize(Y.numpy())

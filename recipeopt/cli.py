@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import sys
 from contextlib import nullcontext
-from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -147,7 +146,7 @@ def suggest(
     c = _load(campaign)
     if method == "maml-ensemble" or (method == "auto" and c.spec.method == "maml-ensemble"):
         with _MetaProgress("Meta-training on the history (first use or history changed)") as bar:
-            c.checkpoint(on_epoch=bar)
+            c.prior.checkpoint(on_epoch=bar)
     with _status(f"Planning {c.spec.batch_size if batch is None else batch} runs for {c.name}…"):
         table = c.suggest(
             batch,
@@ -159,7 +158,7 @@ def suggest(
             # NOTE: the file is written before the batch is stored, so a batch the
             # engineer never received is never left pending.
             before_commit=(
-                partial(_write, path=out, fmt="json" if out.endswith(".json") else "csv")
+                (lambda batch: _write(_worksheet(c, batch), out, _file_format(out)))
                 if out
                 else None
             ),
@@ -170,7 +169,11 @@ def suggest(
             "it was planned again with them.",
             err=True,
         )
-    _render(table, fmt, title=f"{c.name}: batch {table['batch_id'].iloc[0]}", units=_units(c))
+    title = f"{c.name}: batch {table['batch_id'].iloc[0]}"
+    if fmt == "table":
+        _render(_readable(c, table), fmt, title=title, units=_units(c))
+    else:
+        _render(_worksheet(c, table), fmt, title=title, units=_units(c))
     if out:
         click.echo(f"Wrote {len(table)} runs to {out}.", err=True)
 
@@ -454,6 +457,37 @@ def export(campaign: str, out: str | None) -> None:
 
 
 @cli.command()
+@click.argument("campaign", type=click.Path(dir_okay=False))
+@click.option(
+    "--out",
+    "-o",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="The HTML file to write (default: <campaign name>-report.html here).",
+)
+@click.option("--seed", type=int, default=None, help="Seed (default: the campaign's seed).")
+def report(campaign: str, out: str | None, seed: int | None) -> None:
+    """Write one self-contained HTML report of the campaign (plots embedded).
+
+    Progress per batch, predicted against observed, which setpoints matter and
+    how, how each batch was proposed, and every run, failed runs marked.
+    """
+    from recipeopt.report import build_report
+
+    c = _load(campaign)
+    with _status(f"Writing the report of {c.name}…"):
+        page = build_report(c, seed=seed)
+    target = Path(out or f"{c.name}-report.html")
+    try:
+        target.write_text(page, encoding="utf-8")
+    except OSError as err:
+        raise click.ClickException(
+            f"cannot write {target}: {err.strerror or err}; fix the path and run again"
+        ) from None
+    click.echo(f"Wrote {target}.")
+
+
+@cli.command()
 @click.option(
     "--rounds",
     "-r",
@@ -687,7 +721,56 @@ def benchmark(
 def _units(c: Campaign) -> dict[str, str]:
     units = {p.name: p.unit for p in c.spec.parameters}
     units.update({m.name: m.unit for m in c.spec.objective.metrics})
+    units.update({f"predicted {m.name}": m.unit for m in c.spec.objective.metrics})
     return units
+
+
+def _file_format(path: str) -> str:
+    return "json" if path.endswith(".json") else "csv"
+
+
+def _worksheet(c: Campaign, batch: pd.DataFrame) -> pd.DataFrame:
+    """The batch as a sheet to fill in: its recipes, then empty metric, status and note columns.
+
+    `recipeopt record` takes it back as it is once the results are filled in.
+    """
+    import pandas as pd
+
+    empty = pd.DataFrame("", index=batch.index, columns=[*c.objective.names, "status", "note"])
+    params = ["run_id", "batch_id", *c.space.names]
+    predictions = [col for col in batch.columns if col not in params]
+    return pd.concat([batch[params], empty, batch[predictions]], axis=1)
+
+
+def _readable(c: Campaign, batch: pd.DataFrame) -> pd.DataFrame:
+    """The batch as the engineer reads it: predictions as 90 % ranges within physical limits.
+
+    The probability of meeting the outcome constraints is shown as such, e.g.
+    ``P(defects <= 0.5)``, without a spread.
+    """
+    import numpy as np
+
+    table = batch[["run_id", "batch_id", *c.space.names]].copy()
+    z = 1.645  # a 90 % range of a normal predictive distribution
+    objective = c.objective
+    for j, name in enumerate([*objective.names, "objective"]):
+        mean, std = batch.get(f"pred_{name}"), batch.get(f"pred_{name}_std")
+        if mean is None:
+            continue
+        low, high = (
+            (objective.limits[0][j], objective.limits[1][j])
+            if name != "objective"
+            else (-np.inf, np.inf)
+        )
+        table[f"predicted {name}"] = [
+            "" if m != m else f"{m:.3g} ({max(m - z * s, low):.3g} to {min(m + z * s, high):.3g})"
+            for m, s in zip(mean, std, strict=True)
+        ]
+    if "pred_feasibility" in batch:
+        label = "P(" + " and ".join(objective.constraint_labels()) + ")"
+        table[label] = [f"{p:.2f}" for p in batch["pred_feasibility"]]
+    table["how"] = batch["model"]
+    return table
 
 
 def _write(table: pd.DataFrame, path: str, fmt: str) -> None:

@@ -61,7 +61,7 @@ def run_demo(
         )
         try:
             if family.spec.method == "maml-ensemble":
-                campaign.checkpoint(
+                campaign.prior.checkpoint(
                     on_epoch=lambda epoch, epochs, loss, _: (
                         on_stage
                         and on_stage(f"Meta-training on the history: epoch {epoch}/{epochs}")

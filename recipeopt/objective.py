@@ -47,6 +47,8 @@ class Objective:
         raw = np.array([m.weight for m in self.metrics], dtype=float)
         self.weights = raw / raw.sum()
         self.constraint_matrix, self.constraint_offset = self._normalized_constraints()
+        #: ``2 x m`` physical limits of each metric in units (infinite where unlimited).
+        self.limits = np.array([m.physical_limits for m in self.metrics], dtype=float).T
 
     def _normalized_constraints(self) -> tuple[np.ndarray, np.ndarray]:
         """Return ``(A, b)`` with ``Y @ A.T + b <= 0`` for recipes that meet every constraint."""
@@ -78,6 +80,14 @@ class Objective:
     def denormalize(self, Y: np.ndarray) -> np.ndarray:
         """Map ``n x m`` normalized ``Y`` back to metric units."""
         return self.worst + np.asarray(Y, dtype=float) * (self.best - self.worst)
+
+    def clip(self, values: np.ndarray) -> np.ndarray:
+        """Clip ``n x m`` metric values (units) to their physical limits (yield 0-100 %, ...)."""
+        return np.clip(np.asarray(values, dtype=float), self.limits[0], self.limits[1])
+
+    def constraint_labels(self) -> list[str]:
+        """Return each outcome constraint as written, for ``P(defects <= 0.5)`` labels."""
+        return [c.text for c in self.constraints]
 
     def denormalize_std(self, std: np.ndarray) -> np.ndarray:
         """Map ``n x m`` standard deviations of ``Y`` to metric units."""

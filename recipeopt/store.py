@@ -115,7 +115,7 @@ class NewRun:
     method: str
     status: str = "pending"
     metrics: dict[str, float] | None = None
-    predicted: dict[str, list[float]] | None = None
+    predicted: dict[str, list[float | None]] | None = None
     model: str | None = None
     seed: int | None = None
     note: str = ""

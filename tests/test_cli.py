@@ -57,12 +57,20 @@ def test_loop_end_to_end(etch42, tmp_path):
 def test_suggestion_csv_can_be_filled_in_and_recorded(etch42, tmp_path):
     out = tmp_path / "batch.csv"
     invoke("suggest", etch42, "-o", out, "-f", "csv")
-    batch = pd.read_csv(out)
-    filled = batch.merge(fake_results(batch), on="run_id")
-    filled.to_csv(out, index=False)
+    batch = pd.read_csv(out, keep_default_na=False)
+    params = list(batch.columns[2:17])
+    after = list(batch.columns[17:22])
+    assert after == ["yield", "uniformity", "defects", "status", "note"]  # ready to fill in
+    assert (batch[after] == "").all().all()
+    empty = invoke("record", etch42, out, ok=False)  # recorded unfilled: says so
+    assert empty.exit_code == 1 and "every row is still empty" in empty.output
+    metrics = ["yield", "uniformity", "defects"]
+    batch[metrics] = fake_results(batch.assign(**{p: batch[p] for p in params}))[metrics]
+    batch.to_csv(out, index=False)
     invoke("record", etch42, out)
     runs = pd.read_csv(io.StringIO(invoke("export", etch42).stdout))
     assert runs["status"].eq("complete").all()
+    assert runs["yield"].notna().all()
 
 
 def test_bad_results_file_leaves_export_unchanged_byte_for_byte(etch42, tmp_path):

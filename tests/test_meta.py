@@ -17,7 +17,7 @@ from click.testing import CliRunner
 from recipeopt.campaign import Campaign
 from recipeopt.checkpoints import check_compatible, load_checkpoint, stale_reason
 from recipeopt.cli import cli
-from recipeopt.exceptions import CheckpointError
+from recipeopt.exceptions import CheckpointError, RecipeoptError
 from recipeopt.history import MetaTasks, build_tasks
 from recipeopt.meta.maml import adapt
 from recipeopt.meta.pretrain import LOG_GAIN_LIMIT, MetaConfig, meta_train
@@ -198,6 +198,36 @@ def test_meta_training_needs_two_recipes():
         meta_train(shifted_tasks(1, 40, seed=0), MetaConfig(epochs=1), seed=0)
 
 
+def waves(count: int, runs: int, seed: int, d: int = 15) -> MetaTasks:
+    """Tasks whose two metrics are a fast wave along a random direction (and its mirror)."""
+    rng = np.random.default_rng(seed)
+    X, Y = [], []
+    for _ in range(count):
+        x = rng.random((runs, d))
+        y = np.sin(10.0 * x @ rng.standard_normal(d))[:, None]
+        X.append(torch.as_tensor(x, dtype=torch.float32))
+        Y.append(torch.as_tensor(np.hstack([y, -y]), dtype=torch.float32))
+    return MetaTasks(X, Y, [f"w{i}" for i in range(count)])
+
+
+def test_a_diverging_meta_loss_rolls_back_and_lowers_the_inner_rate(monkeypatch):
+    import recipeopt.meta.pretrain as pretrain
+
+    # At an inner rate of 5 the inner loop blows up on these tasks by epoch 5: training
+    # used to stop there with an error (as with no recovery allowed).
+    tasks, config = waves(12, 60, seed=0), MetaConfig(epochs=10, members=2, inner_lr=5.0)
+    monkeypatch.setattr(pretrain, "MAX_RECOVERIES", 0)
+    with pytest.raises(RecipeoptError, match="meta-training diverged"):
+        meta_train(tasks, config, seed=0)
+    monkeypatch.undo()
+    result = meta_train(tasks, config, seed=0)
+    rates = [rate for _, rate in result.recoveries]
+    assert rates and rates == [5.0 * 0.5 ** (k + 1) for k in range(len(rates))]
+    assert result.inner_lr == rates[-1] and result.epochs == 10
+    assert math.isfinite(result.held_out_loss)
+    assert all(bool(torch.isfinite(v).all()) for v in result.params.values())
+
+
 # -- checkpoints and the campaign ---------------------------------------------
 
 
@@ -226,7 +256,7 @@ def test_suggest_pretrains_on_demand_then_adapts_without_touching_the_checkpoint
 def test_suggest_adapts_at_the_checkpoint_rate_for_the_schedule_length(maml42):
     campaign = load(maml42)
     campaign.record(fake_results(campaign.suggest(seed=3)))
-    ckpt = campaign.checkpoint()
+    ckpt = campaign.prior.checkpoint()
     X, Y = campaign.training_data(campaign.runs())
     assert ckpt.config.adapt_lr == ckpt.config.inner_lr * campaign.config.adapt_lr_scale
     assert [size for size, _ in ckpt.schedule] == [5, 10, 20]
@@ -248,8 +278,21 @@ def test_suggest_adapts_at_the_checkpoint_rate_for_the_schedule_length(maml42):
     assert 0 < moved(small) < moved(fit)
 
 
+def test_the_checkpoint_records_recoveries_and_suggest_adapts_at_the_trained_rate(maml42):
+    campaign = load(maml42)
+    campaign.record(fake_results(campaign.suggest(seed=3)))
+    ckpt = campaign.prior.checkpoint()
+    assert ckpt.inner_lr == ckpt.config.inner_lr and ckpt.recoveries == []  # no divergence
+    training = {**ckpt.meta["training"], "inner_lr": 0.025, "recoveries": [[40, 0.05], [41, 0.025]]}
+    lowered = replace(ckpt, meta={**ckpt.meta, "training": training})
+    assert lowered.inner_lr == 0.025 and lowered.recoveries == [(40, 0.05), (41, 0.025)]
+    X, Y = campaign.training_data(campaign.runs())
+    fit = campaign.surrogates.adapted(lowered, X, Y, seed=3)
+    assert fit.lr in [0.025 * campaign.config.adapt_lr_scale / 2**k for k in range(4)]
+
+
 def test_adaptation_steps_follow_the_schedule_by_run_count(maml42):
-    ckpt = load(maml42).checkpoint()
+    ckpt = load(maml42).prior.checkpoint()
     scheduled = replace(ckpt, schedule=((5, 8), (10, 12), (20, 80)))
     counts = (1, 4, 5, 9, 10, 19, 20, 60)
     assert [scheduled.adapt_steps(n) for n in counts] == [8, 8, 8, 8, 12, 12, 80, 80]
@@ -433,7 +476,7 @@ def test_changed_history_makes_the_checkpoint_stale(maml42):
     )
     extra = maml42.parent / "history" / "etch42" / "recipe_000.csv"
     extra.write_text(extra.read_text() + extra.read_text().splitlines()[-1] + "\n")
-    campaign.checkpoint()
+    campaign.prior.checkpoint()
     assert campaign.prior.pretrain_reason == "the history files changed"
     assert load_checkpoint(report.path).history_hash != ckpt.history_hash
 
@@ -549,7 +592,7 @@ def test_learned_gains_reach_the_checkpoint_and_the_adaptation(maml42, tmp_path)
     assert result.exit_code == 0, result.output
     assert "Learned inner-rate gains (median over members): body.0.weight" in result.output
     campaign = load(maml42, learn_lr=True)
-    ckpt = campaign.checkpoint()  # up to date: not trained again
+    ckpt = campaign.prior.checkpoint()  # up to date: not trained again
     assert ckpt.config.learn_lr
     assert not all(torch.allclose(g, torch.ones_like(g)) for g in ckpt.gains.values())
     assert "model.learn_lr changed" in stale_reason(

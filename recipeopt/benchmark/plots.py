@@ -9,7 +9,8 @@ from typing import Any
 import numpy as np
 
 
-def _pyplot() -> Any:
+def pyplot() -> Any:
+    """Return matplotlib.pyplot with the non-interactive Agg backend."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -20,7 +21,7 @@ def _pyplot() -> Any:
 
 def plot_regret(records: Sequence[dict], path: Path, *, title: str) -> None:
     """Plot median normalized regret against experiments, with interquartile bands, per method."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.5))
     methods = list(dict.fromkeys(r["method"] for r in records))
     for method in methods:
@@ -53,7 +54,7 @@ def plot_convergence(
     title: str,
 ) -> None:
     """Plot best-so-far objective per experiment against the simulated optimum."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.5))
     x = np.arange(1, len(best) + 1)
     ax.step(x, best, where="post", label="best so far")

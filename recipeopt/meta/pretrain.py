@@ -296,6 +296,7 @@ def meta_train(
             step = _meta_step(net, config)
             recoveries.append((epoch, config.inner_lr))
             skipped = 0
+            epoch -= 1  # the epoch is done again from the restored weights
             continue
         good = _training_state(params, log_gains, optimizer)
         if val_loss is not None:

@@ -125,8 +125,12 @@ def hedge(
 
 def predictions(
     model: Model, objective: Objective, space: Space, values: np.ndarray
-) -> list[dict[str, list[float]]]:
-    """Return each recipe's predicted metrics, objective (and feasibility) as ``[mean, std]``."""
+) -> list[dict[str, list[float | None]]]:
+    """Return each recipe's predicted metrics, objective (and feasibility) as ``[mean, std]``.
+
+    Metric means are clipped to their physical limits; the probability of meeting
+    every outcome constraint has no spread (``[p, None]``).
+    """
     p = predict(
         model,
         torch.as_tensor(space.to_cube(values)),
@@ -134,17 +138,18 @@ def predictions(
         torch.as_tensor(objective.constraint_matrix),
         torch.as_tensor(objective.constraint_offset),
     )
-    mean_u = objective.denormalize(p.mean.numpy())
+    # NOTE: a model may predict past what is physically possible (yield 100.1 %); the
+    # mean is clipped to the metric's limits, the spread is the model's.
+    mean_u = objective.clip(objective.denormalize(p.mean.numpy()))
     std_u = objective.denormalize_std(p.std.numpy())
     out = []
     for i in range(len(values)):
-        predicted = {
+        predicted: dict[str, list[float | None]] = {
             m: [float(mean_u[i, j]), float(std_u[i, j])] for j, m in enumerate(objective.names)
         }
         predicted["objective"] = [float(p.objective_mean[i]), float(p.objective_std[i])]
-        if objective.constraints:
-            chance = float(p.feasibility[i])
-            predicted["feasibility"] = [chance, (chance * (1 - chance)) ** 0.5]
+        if objective.constraints:  # a probability: no spread
+            predicted["feasibility"] = [float(p.feasibility[i]), None]
         out.append(predicted)
     return out
 

@@ -1,0 +1,323 @@
+"""One self-contained HTML report of a campaign, to read or to mail.
+
+:func:`build_report` returns the page; every plot is a PNG embedded as a
+``data:`` URI, so the file needs nothing beside it. It holds:
+
+* the campaign at a glance, and the best run;
+* the best objective so far after each batch, and the best run's metrics
+  against the outcome constraints;
+* each completed run's observed metrics against what was predicted when it
+  was proposed (with the 90 % range);
+* which setpoints matter to the current model (the spread of its partial
+  dependence), and the partial-dependence curves of the most important ones,
+  in process units;
+* each batch: which step proposed it and why, in plain words;
+* every run, failed and excluded runs marked.
+
+Example:
+    >>> html = build_report(Campaign.load("campaigns/etch42.yaml"))  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from recipeopt.benchmark.plots import pyplot
+
+if TYPE_CHECKING:
+    from recipeopt.campaign import Campaign
+
+#: Random feasible recipes the partial dependence averages over.
+BACKGROUND = 256
+#: Points along each numeric parameter's range in a partial-dependence curve.
+GRID = 21
+#: Partial-dependence curves drawn (the most important setpoints).
+CURVES = 4
+#: A 90 % range of a normal predictive distribution.
+Z90 = 1.645
+
+_STYLE = """
+body { font-family: system-ui, sans-serif; margin: 2em; max-width: 1100px; color: #222; }
+h1 { margin-bottom: 0.2em; } h2 { margin-top: 1.6em; border-bottom: 1px solid #ccc; }
+table { border-collapse: collapse; font-size: 0.85em; margin: 0.5em 0; }
+th, td { border: 1px solid #ddd; padding: 0.25em 0.5em; text-align: right; }
+th { background: #f3f3f3; } td.text { text-align: left; }
+tr.failed td { background: #fde2e2; } tr.abandoned td { background: #eee; }
+tr.excluded td { color: #888; font-style: italic; }
+img { max-width: 100%; } .note { color: #555; font-size: 0.9em; }
+"""
+
+
+def build_report(campaign: Campaign, *, seed: int | None = None) -> str:
+    """Return the campaign's report as one HTML page (plots embedded).
+
+    Args:
+        campaign: The campaign.
+        seed: Seed of the model fit and the partial dependence (default: the spec's).
+
+    Raises:
+        RecipeoptError: If the campaign's runs cannot be read.
+    """
+    seed = campaign.spec.seed if seed is None else seed
+    runs = campaign.runs()
+    status = campaign.status(fit=False)
+    complete = campaign.usable(runs)
+    parts = [
+        f"<h1>{_e(campaign.name)}</h1>",
+        f"<p class='note'>Report made {datetime.now(UTC).isoformat(timespec='seconds')}. "
+        + ", ".join(f"{v} {k}" for k, v in status.counts.items())
+        + ".</p>",
+    ]
+    if campaign.spec.description:
+        parts.append(f"<p>{_e(campaign.spec.description)}</p>")
+    parts.append("<h2>Best run</h2>")
+    if status.best is None:
+        parts.append("<p>No complete run meets the outcome constraints yet.</p>")
+    else:
+        best = status.best[["run_id", *campaign.space.names, *campaign.objective.names]]
+        parts.append(_table(pd.DataFrame([best]).assign(objective=status.best["objective"])))
+    parts.append("<h2>Progress</h2>")
+    parts.append(_progress(campaign, runs))
+    parts.append("<h2>Predicted against observed</h2>")
+    parts.append(_calibration(campaign, complete))
+    parts.append("<h2>Which setpoints matter</h2>")
+    parts.append(_importance(campaign, runs, complete, seed))
+    parts.append("<h2>Batches</h2>")
+    parts.append(_batches(campaign, runs))
+    parts.append("<h2>Runs</h2>")
+    parts.append(_runs_table(campaign, runs))
+    body = "\n".join(parts)
+    return (
+        "<!DOCTYPE html>\n<html><head><meta charset='utf-8'>"
+        f"<title>{_e(campaign.name)}: recipeopt report</title><style>{_STYLE}</style>"
+        f"</head><body>\n{body}\n</body></html>\n"
+    )
+
+
+def _progress(campaign: Campaign, runs: pd.DataFrame) -> str:
+    """Best objective so far after each batch, and the best run's metrics against the spec."""
+    batches = list(dict.fromkeys(runs["batch_id"]))
+    if not batches:
+        return "<p>No runs yet.</p>"
+    bests, metric_rows = [], []
+    for k in range(len(batches)):
+        so_far = campaign.usable(runs[runs["batch_id"].isin(batches[: k + 1])])
+        scores = campaign.scores(so_far)
+        if np.isfinite(scores).any():
+            i = int(np.nanargmax(scores))
+            bests.append(float(scores[i]))
+            metric_rows.append(so_far.iloc[i][campaign.objective.names].astype(float))
+        else:
+            bests.append(np.nan)
+            metric_rows.append(pd.Series(np.nan, index=campaign.objective.names))
+    plt = pyplot()
+    metrics = campaign.spec.objective.metrics
+    fig, axes = plt.subplots(1, 1 + len(metrics), figsize=(3.2 * (1 + len(metrics)), 3))
+    x = np.arange(1, len(batches) + 1)
+    axes[0].plot(x, bests, marker="o")
+    axes[0].set(title="best objective so far", xlabel="batch", ylim=(0, 1.05))
+    constraints = campaign.objective.constraints
+    for ax, metric in zip(axes[1:], metrics, strict=True):
+        ax.plot(x, [row[metric.name] for row in metric_rows], marker="o")
+        ax.axhline(metric.range[1], color="green", lw=0.8, ls=":", label="best of range")
+        for c in constraints:
+            if set(c.coefficients) == {metric.name}:
+                ax.axhline(c.rhs / c.coefficients[metric.name], color="red", lw=0.8, ls="--")
+        ax.set(title=f"{metric.name} of the best run", xlabel="batch", ylabel=metric.unit)
+    fig.tight_layout()
+    rules = "; ".join(campaign.spec.objective.constraints) or "none"
+    return (
+        _image(fig, "best objective and best run's metrics after each batch")
+        + f"<p class='note'>Objective: 0 is every metric at the worst of its range, 1 at the "
+        f"best. Outcome constraints (red, dashed): {_e(rules)}.</p>"
+    )
+
+
+def _calibration(campaign: Campaign, complete: pd.DataFrame) -> str:
+    """Each complete run's observed metric against its prediction when proposed."""
+    names = campaign.objective.names
+    predicted = complete.dropna(subset=[f"pred_{m}" for m in names], how="all")
+    if predicted.empty:
+        return "<p>No complete run was proposed by a model yet (designs predict nothing).</p>"
+    plt = pyplot()
+    fig, axes = plt.subplots(1, len(names), figsize=(3.4 * len(names), 3.2))
+    axes = np.atleast_1d(axes)
+    inside = []
+    for ax, name in zip(axes, names, strict=True):
+        obs = predicted[name].to_numpy(float)
+        mean = predicted[f"pred_{name}"].to_numpy(float)
+        half = Z90 * predicted[f"pred_{name}_std"].to_numpy(float)
+        ax.errorbar(mean, obs, xerr=half, fmt="o", ms=3, alpha=0.7)
+        low, high = np.nanmin([obs, mean - half]), np.nanmax([obs, mean + half])
+        ax.plot([low, high], [low, high], color="gray", lw=0.8)
+        ax.set(title=name, xlabel="predicted (90 % range)", ylabel="observed")
+        ok = np.isfinite(mean)
+        inside.append(f"{name} {np.mean(np.abs(obs[ok] - mean[ok]) <= half[ok]):.0%}")
+    fig.tight_layout()
+    return _image(fig, "observed against predicted, per metric") + (
+        f"<p class='note'>{len(predicted)} runs. Observed inside the predicted 90 % range: "
+        + ", ".join(inside)
+        + ".</p>"
+    )
+
+
+def _importance(campaign: Campaign, runs: pd.DataFrame, complete: pd.DataFrame, seed: int) -> str:
+    """Partial dependence of the predicted objective on each setpoint, under the current model."""
+    import torch
+
+    from recipeopt.acquisition import predict
+    from recipeopt.design import sample_feasible
+
+    if len(complete) < 4:
+        return "<p>Needs at least 4 complete runs.</p>"
+    space, objective = campaign.space, campaign.objective
+    method = campaign.spec.method
+    X, Y = campaign.training_data(runs)
+    fitted, provenance = campaign.fit_model(method, X, Y, seed=seed)
+    if fitted is None:  # the guard sent the start-up back to the design
+        fitted, provenance = campaign.fit_model("ensemble", X, Y, seed=seed)
+    model = fitted
+    assert model is not None
+    background = sample_feasible(space, BACKGROUND, seed=seed)
+    weights, A, b = (
+        torch.as_tensor(v)
+        for v in (objective.weights, objective.constraint_matrix, objective.constraint_offset)
+    )
+    curves: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for j, name in enumerate(space.names):
+        if name in space.fixed:
+            continue
+        if j in space.categorical:
+            grid = np.arange(len(space.categorical[j])) / max(len(space.categorical[j]) - 1, 1)
+        else:
+            grid = np.linspace(0.0, 1.0, GRID)
+        points = np.repeat(background[None], len(grid), axis=0)
+        points[:, :, j] = grid[:, None]
+        p = predict(model, torch.as_tensor(points.reshape(-1, space.dim)), weights, A, b)
+        mean = p.objective_mean.numpy().reshape(len(grid), -1).mean(axis=1)
+        cube = np.zeros((len(grid), space.dim))
+        cube[:, j] = grid
+        curves[name] = (space.from_cube(cube, snap=False)[:, j], mean)
+    spread = {name: float(np.ptp(curve[1])) for name, curve in curves.items()}
+    ranked = sorted(spread, key=spread.get, reverse=True)  # type: ignore[arg-type]
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(7, 0.3 * len(ranked) + 1))
+    ax.barh(ranked[::-1], [spread[n] for n in ranked[::-1]])
+    ax.set(xlabel="spread of the predicted objective across the setpoint's range")
+    fig.tight_layout()
+    out = [
+        _image(fig, "setpoint importance"),
+        f"<p class='note'>Model: {_e(provenance.replace(step='qlognei').sentence())}, "
+        f"fitted on {len(complete)} complete runs; each curve averages the predicted "
+        f"objective over {BACKGROUND} random feasible recipes.</p>",
+    ]
+    top = ranked[:CURVES]
+    fig, axes = plt.subplots(1, len(top), figsize=(3.4 * len(top), 3))
+    units = {p.name: p.unit for p in campaign.spec.parameters}
+    for ax, name in zip(np.atleast_1d(axes), top, strict=True):
+        values, mean = curves[name]
+        j = space.index[name]
+        if j in space.categorical:
+            ax.bar(space.categorical[j], mean)
+        else:
+            ax.plot(values, mean)
+            if space.log[j]:
+                ax.set_xscale("log")
+        ax.set(title=name, xlabel=units.get(name) or name, ylabel="predicted objective")
+    fig.tight_layout()
+    out.append(_image(fig, "partial dependence of the most important setpoints"))
+    return "\n".join(out)
+
+
+def _batches(campaign: Campaign, runs: pd.DataFrame) -> str:
+    """One row per batch: its runs, how it was proposed and why, its best objective."""
+    rows = []
+    for batch_id, batch in runs.groupby("batch_id", sort=False):
+        records = [json.loads(p) for p in batch["provenance"] if p]
+        reasons = sorted({r["guard_reason"] for r in records if r.get("guard_reason")})
+        scores = campaign.scores(campaign.usable(batch))
+        how = list(dict.fromkeys(m for m in batch["model"] if isinstance(m, str) and m))
+        rows.append(
+            {
+                "batch": batch_id,
+                "runs": ", ".join(batch["run_id"]),
+                "how it was proposed": "; ".join(how)
+                or ("run off-plan" if str(batch_id).startswith("manual") else ""),
+                "why": "; ".join(reasons),
+                "best objective": float(np.nanmax(scores)) if np.isfinite(scores).any() else None,
+            }
+        )
+    return _table(pd.DataFrame(rows), text=("runs", "how it was proposed", "why"))
+
+
+def _runs_table(campaign: Campaign, runs: pd.DataFrame) -> str:
+    """Every run; failed, abandoned and excluded runs marked."""
+    columns = [
+        "run_id",
+        "batch_id",
+        "status",
+        *campaign.space.names,
+        *campaign.objective.names,
+        "model",
+        "note",
+        "excluded",
+    ]
+    table = runs[columns].rename(columns={"model": "how it was proposed"})
+    classes = [
+        "excluded" if excluded else status
+        for status, excluded in zip(runs["status"], runs["excluded"], strict=True)
+    ]
+    legend = (
+        "<p class='note'>Failed runs in red, abandoned in grey, runs kept out of the model "
+        "(off-spec, or outside the campaign's current bounds or choices) in italics.</p>"
+    )
+    return legend + _table(
+        table, text=("status", "how it was proposed", "note", "excluded"), row_classes=classes
+    )
+
+
+def _table(
+    frame: pd.DataFrame,
+    *,
+    text: tuple[str, ...] = (),
+    row_classes: list[str] | None = None,
+) -> str:
+    head = "".join(f"<th>{_e(c)}</th>" for c in frame.columns)
+    body = []
+    for i, row in enumerate(frame.itertuples(index=False)):
+        cls = f" class='{row_classes[i]}'" if row_classes else ""
+        cells = "".join(
+            f"<td class='text'>{_e(_cell(v))}</td>" if c in text else f"<td>{_e(_cell(v))}</td>"
+            for c, v in zip(frame.columns, row, strict=True)
+        )
+        body.append(f"<tr{cls}>{cells}</tr>")
+    return f"<table><tr>{head}</tr>{''.join(body)}</table>"
+
+
+def _cell(value: Any) -> str:
+    if value is None or (isinstance(value, float) and value != value):
+        return ""
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def _image(fig: Any, alt: str) -> str:
+    """Embed ``fig`` as a PNG data URI and close it."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=90)
+    pyplot().close(fig)
+    data = base64.b64encode(buffer.getvalue()).decode("ascii")
+    return f"<img alt='{_e(alt)}' src='data:image/png;base64,{data}'>"
+
+
+def _e(text: object) -> str:
+    return html.escape(str(text), quote=True)
