@@ -50,7 +50,7 @@ def main() -> None:
     cache = args.landscapes
     known = json.loads(cache.read_text()) if cache and cache.exists() else {}
     rows = []
-    for index in family.test_recipes(args.recipes):
+    for index in family.held_out(args.recipes):
         task = family.recipe(index)
         if str(index) not in known:
             known[str(index)] = family.landscape(task, samples=20_000, polish=4)

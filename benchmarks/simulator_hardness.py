@@ -51,7 +51,7 @@ def main() -> None:
     args = parser.parse_args()
     family = get_family(args.family)
     rows = []
-    for index in family.test_recipes(args.recipes):
+    for index in family.held_out(args.recipes):
         task = family.recipe(index)
         f_star, f_median = family.landscape(task)
         X = sample_feasible(family.space, 3 * max(COUNTS), seed=index)[: max(COUNTS)]

@@ -28,7 +28,7 @@ import torch
 
 from recipeopt.campaign import Campaign
 from recipeopt.design import initial_design
-from recipeopt.simulate.family import TEST_OFFSET, get_family
+from recipeopt.simulate.family import TUNING_OFFSET, get_family
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -41,7 +41,7 @@ def recorded_campaign(n: int, checkpoint: Path, seed: int = 0) -> Campaign:
     space = campaign.space
     values = initial_design(space, n, seed=seed, exclude=np.zeros((0, space.dim)))
     frame = space.frame(values)
-    measured = family.recipe(TEST_OFFSET).measure(frame, np.random.default_rng(seed))
+    measured = family.recipe(TUNING_OFFSET).measure(frame, np.random.default_rng(seed))
     campaign.record(frame.join(measured))
     return campaign
 

@@ -64,7 +64,7 @@ def main() -> None:
     campaign = Campaign(spec, None, storage="sqlite://", checkpoint=args.checkpoint)
     space, objective = family.space, family.objective
     rows = []
-    for index in family.test_recipes(args.recipes):
+    for index in family.held_out(args.recipes):
         task = family.recipe(index)
         rng = np.random.default_rng([args.seed, index])
         pool = candidate_pool(space, 2000, seed=args.seed + index, exclude=np.zeros((0, space.dim)))

@@ -603,12 +603,28 @@ def simulate_history(recipes: int, runs: int, seed: int, family: str, out: str) 
 
 @cli.command()
 @click.option(
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="A benchmark config (benchmarks/configs/*.yaml): family, split, recipes, seeds, "
+    "budget, batch, methods, settings. The options below it are then ignored, but for "
+    "--set (merged into its settings), --out, --workers, --executor and --scheduler.",
+)
+@click.option(
     "--family",
     default="etch",
     show_default=True,
     help="etch, etch-unlike (etch constants from outside the history's prior: out of "
     "distribution), dep (categorical chemistry and chamber), or history:CAMPAIGN.yaml "
     "(leave one recipe out).",
+)
+@click.option(
+    "--split",
+    type=click.Choice(["tuning", "test"]),
+    default="tuning",
+    show_default=True,
+    help="Held-out recipes: tuning (to choose defaults on) or test (to report on).",
 )
 @click.option("--test-recipes", type=click.IntRange(1), default=10, show_default=True)
 @click.option("--seeds", type=click.IntRange(1), default=3, show_default=True)
@@ -640,13 +656,31 @@ def simulate_history(recipes: int, runs: int, seed: int, family: str, out: str) 
     "Repeatable.",
 )
 @click.option(
-    "--workers", type=click.IntRange(1), default=1, show_default=True, help="Parallel processes."
+    "--workers", type=click.IntRange(1), default=1, show_default=True, help="Parallel jobs."
 )
 @click.option(
-    "--out", "-o", type=click.Path(file_okay=False), default="benchmark-output", show_default=True
+    "--executor",
+    type=click.Choice(["process", "dask"]),
+    default="process",
+    show_default=True,
+    help="process: a local process pool; dask: a Dask cluster (--scheduler, or a LocalCluster "
+    "of --workers processes).",
+)
+@click.option(
+    "--scheduler", default=None, metavar="ADDRESS", help="Dask scheduler, e.g. tcp://host:8786."
+)
+@click.option(
+    "--out",
+    "-o",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Output folder for the run records, summary and plot (default: "
+    "~/.cache/recipeopt/benchmarks/NAME, outside the checkout).",
 )
 def benchmark(
+    config_file: str | None,
     family: str,
+    split: str,
     test_recipes: int,
     seeds: int,
     budget: int,
@@ -655,32 +689,71 @@ def benchmark(
     history: str | None,
     settings: tuple[str, ...],
     workers: int,
-    out: str,
+    executor: str,
+    scheduler: str | None,
+    out: str | None,
 ) -> None:
     """Compare methods by the experiments they need on held-out recipes.
 
     Every method runs the full suggest/record loop up to the budget. Writes one
-    JSON record per run, summary.csv and regret.png into OUT; runs already in
-    OUT are reused, so an interrupted benchmark resumes.
+    JSON record per run, summary.csv (medians, ratios to random and gp with
+    bootstrap 5-95 % intervals) and regret.png into OUT; runs already in OUT are
+    reused, so an interrupted benchmark resumes.
     """
-    from rich.progress import Progress
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
+    from recipeopt.benchmark.config import BenchmarkConfig, load_config
     from recipeopt.benchmark.metrics import summarize
     from recipeopt.benchmark.plots import plot_regret
     from recipeopt.benchmark.runner import Benchmark
 
+    if config_file:
+        config = load_config(config_file)
+        name = Path(config_file).stem
+    else:
+        config = BenchmarkConfig.model_validate(
+            dict(
+                family=family,
+                split=split,
+                recipes=test_recipes,
+                seeds=seeds,
+                budget=budget,
+                batch=batch,
+                methods=[m.strip() for m in methods.split(",") if m.strip()],
+                history=history,
+            )
+        )
+        name = f"{family.replace(':', '-').replace('/', '-')}-{split}"
+    overrides = {**config.settings, **_parse_settings(settings)}
+    folder = Path(out) if out else Path.home() / ".cache" / "recipeopt" / "benchmarks" / name
     bench = Benchmark(
-        family=family,
-        methods=[m.strip() for m in methods.split(",") if m.strip()],
-        test_recipes=test_recipes,
-        seeds=seeds,
-        budget=budget,
-        batch=batch,
-        out=Path(out),
-        history=history,
-        settings=_parse_settings(settings),
+        family=config.family,
+        methods=config.methods,
+        test_recipes=config.recipes,
+        seeds=config.seeds,
+        budget=config.budget,
+        batch=config.batch,
+        out=folder,
+        history=config.history,
+        settings=overrides or None,
+        split=config.split,
     )
-    with Progress() as progress:
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns) as progress:
         task = progress.add_task("Benchmark", total=None)
 
         def on_done(record: dict, done: int, total: int) -> None:
@@ -690,32 +763,50 @@ def benchmark(
 
         records = bench.run(
             workers=workers,
+            executor=executor,
+            scheduler=scheduler,
             on_done=on_done,
             progress=lambda text: progress.update(task, description=text),
         )
     summary = summarize(records)
-    summary.to_csv(Path(out) / "summary.csv", index=False)
-    plot_regret(
-        records, Path(out) / "regret.png", title=f"{family}: {test_recipes} recipes x {seeds} seeds"
+    summary.to_csv(folder / "summary.csv", index=False)
+    title = (
+        f"{config.family} ({config.split} split): {config.recipes} recipes x {config.seeds} seeds"
     )
+    plot_regret(records, folder / "regret.png", title=title)
     shown = summary[[c for c in summary.columns if "_vs_" not in c]].astype(object)
-    for col in [
-        c for c in shown.columns if c.startswith("n_to_")
-    ]:  # inf: the median run never got there
-        shown[col] = [f">{budget}" if v == float("inf") else v for v in shown[col]]
+    for col in [c for c in shown.columns if c.startswith("n_to_")]:  # inf: never got there
+        shown[col] = [f">{config.budget}" if v == float("inf") else v for v in shown[col]]
     _render(
         shown,
         "table",
-        title=f"Medians over runs ({family}, batch {batch}, budget {budget})",
+        title=f"Medians over runs ({title}, batch {config.batch}, budget {config.budget})",
         units={},
     )
-    ratios = summary[
-        ["method", *[c for c in summary.columns if "_vs_" in c and not c.startswith("seconds")]]
-    ]
     _render(
-        ratios, "table", title="Ratios to baselines from the same run (below 1 is better)", units={}
+        _ratio_table(summary),
+        "table",
+        title="Ratios to baselines from the same run, with bootstrap 5-95 % (below 1 is better)",
+        units={},
     )
-    click.echo(f"Wrote {out}/summary.csv, {out}/regret.png and {len(records)} run records.")
+    click.echo(f"Wrote {folder}/summary.csv, {folder}/regret.png and {len(records)} run records.")
+
+
+def _ratio_table(summary: pd.DataFrame) -> pd.DataFrame:
+    """Each ratio to a baseline as ``ratio (p05-p95)``."""
+    import pandas as pd
+
+    table = pd.DataFrame({"method": summary["method"]})
+    for col in summary.columns:
+        if "_vs_" not in col or col.endswith(("_p05", "_p95")) or col.startswith("seconds"):
+            continue
+        table[col] = [
+            "" if r != r else f"{r:.3g} ({lo:.3g}-{hi:.3g})"
+            for r, lo, hi in zip(
+                summary[col], summary[f"{col}_p05"], summary[f"{col}_p95"], strict=True
+            )
+        ]
+    return table
 
 
 def _units(c: Campaign) -> dict[str, str]:

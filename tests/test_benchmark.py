@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import botorch
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from click.testing import CliRunner
@@ -22,7 +23,9 @@ from recipeopt.benchmark.metrics import (
 )
 from recipeopt.benchmark.runner import Benchmark
 from recipeopt.cli import cli
+from recipeopt.exceptions import RecipeoptError, SpecError
 from recipeopt.strategy.config import StrategyConfig
+from tests.conftest import ROOT
 
 
 def test_regret_trace_is_normalized_running_best():
@@ -124,7 +127,6 @@ def test_smoke_benchmark_regret_never_increases(smoke):
 
 
 def test_meta_learned_jobs_adapt_at_the_benchmark_rate_scale(smoke):
-    from dataclasses import replace
 
     from recipeopt.benchmark.runner import run_job
 
@@ -157,7 +159,6 @@ def test_meta_learned_jobs_adapt_at_the_benchmark_rate_scale(smoke):
 
 
 def test_benchmark_learn_lr_meta_trains_its_own_checkpoint(smoke):
-    from dataclasses import replace
 
     from recipeopt.checkpoints import load_checkpoint
 
@@ -254,7 +255,7 @@ def test_history_family_leave_one_out_round_trip(tmp_path):
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(spec))
     family = load_family(f"history:{tmp_path / 'c.yaml'}")
     assert family.names == ["etch-4-000", "etch-4-001", "etch-4-002"]
-    assert family.test_recipes(10) == [0, 1, 2]
+    assert family.held_out(10) == [0, 1, 2]
     assert set(family.others(1)["recipe"]) == {"etch-4-000", "etch-4-002"}
     task = family.recipe(0)
     runs = family.history[family.history.recipe == "etch-4-000"]
@@ -276,3 +277,81 @@ def test_history_family_leave_one_out_round_trip(tmp_path):
     )
     records = bench.run()
     assert len(records) == 2 and all(np.all(np.diff(r["regret"]) <= 0) for r in records)
+
+
+def test_held_out_splits_never_overlap_history_or_each_other():
+    from recipeopt.simulate.family import get_family
+
+    family = get_family("etch")
+    tuning, test = family.held_out(10, "tuning"), family.held_out(10, "test")
+    assert tuning[0] == 100_000 and test[0] == 200_000
+    assert not set(tuning) & set(test)
+    with pytest.raises(RecipeoptError, match="unknown split 'train'"):
+        family.held_out(3, "train")
+
+
+def test_a_config_file_is_validated_in_one_line(tmp_path):
+    from recipeopt.benchmark.config import load_config
+
+    path = tmp_path / "b.yaml"
+    path.write_text("family: etch\nsplit: test\nrecipes: 2\nmethods: [random]\n")
+    config = load_config(path)
+    assert (config.split, config.recipes, config.methods, config.seeds) == (
+        "test",
+        2,
+        ["random"],
+        3,
+    )
+    path.write_text("family: etch\nsplit: validation\n")
+    with pytest.raises(SpecError, match=r"b.yaml: split: Input should be 'tuning' or 'test'"):
+        load_config(path)
+    path.write_text("family: etch\nrecipies: 3\n")
+    with pytest.raises(SpecError, match="recipies: unknown field"):
+        load_config(path)
+    for shipped in sorted((ROOT / "benchmarks" / "configs").glob("*.yaml")):
+        assert load_config(shipped).methods  # every committed config is valid
+
+
+def test_a_config_runs_on_its_split_with_bootstrap_intervals(tmp_path):
+    config = tmp_path / "tiny.yaml"
+    config.write_text(
+        "family: etch\nsplit: test\nrecipes: 2\nseeds: 2\nbudget: 8\nbatch: 4\n"
+        "methods: [random, sobol]\n"
+    )
+    out = tmp_path / "out"
+    result = CliRunner().invoke(cli, ["benchmark", "--config", str(config), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    records = [json.loads(p.read_text()) for p in (out / "runs").glob("*.json")]
+    assert {r["recipe"] for r in records} == {200_000, 200_001}  # the test split
+    summary = pd.read_csv(out / "summary.csv").set_index("method")
+    ratio = summary.loc["sobol", "regret_at_20_vs_random"]
+    assert math.isnan(ratio)  # a budget of 8 has no regret at 20
+    low = summary.loc["sobol", "n_to_0.2_vs_random_p05"]
+    high = summary.loc["sobol", "n_to_0.2_vs_random_p95"]
+    assert (math.isnan(low) and math.isnan(high)) or low <= high
+    assert (
+        summary.loc["random", "regret_at_20_vs_random_p05"]
+        != summary.loc["random", "regret_at_20_vs_random_p05"]
+    )  # NaN: no ratio of a method to itself
+
+
+def test_a_dask_local_cluster_gives_the_serial_traces(tmp_path):
+    serial = Benchmark(
+        "etch",
+        ["random", "sobol", "gp"],
+        test_recipes=1,
+        seeds=2,
+        budget=8,
+        batch=4,
+        out=tmp_path / "serial",
+        landscape_samples=2000,
+        landscape_polish=0,
+    )
+    dask = replace(serial, out=tmp_path / "dask")
+    a = serial.run(workers=1)
+    b = dask.run(workers=2, executor="dask")
+    assert [r["objective"] for r in a] == [r["objective"] for r in b]
+    assert len(list((tmp_path / "dask" / "runs").glob("*.json"))) == 6  # one job each
+    (tmp_path / "dask" / "runs" / "gp__r100000__s1.json").unlink()
+    again = dask.run(workers=2, executor="dask")  # resumes: only the missing job runs
+    assert [r["objective"] for r in again] == [r["objective"] for r in a]

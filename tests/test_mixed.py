@@ -15,7 +15,7 @@ from recipeopt.campaign import Campaign
 from recipeopt.cli import cli
 from recipeopt.constraints import parse_constraint
 from recipeopt.exceptions import InfeasibleConstraintsError, SpecError
-from recipeopt.simulate.family import TEST_OFFSET, get_family
+from recipeopt.simulate.family import TUNING_OFFSET, get_family
 from recipeopt.space import Space
 from recipeopt.spec import CategoricalParameter, NumericParameter, spec_from_dict
 from recipeopt.strategy.config import StrategyConfig
@@ -253,7 +253,7 @@ def dep7_cli_rounds(dep7: Path, tmp_path: Path, rounds: int) -> pd.DataFrame:
     """
     runner = CliRunner()
     family = get_family("dep")
-    task = family.recipe(TEST_OFFSET)
+    task = family.recipe(TUNING_OFFSET)
     rng = np.random.default_rng(0)
     for round_ in range(rounds):
         out = tmp_path / f"b{round_}.csv"

@@ -8,7 +8,7 @@ import pytest
 
 from recipeopt.history import read_history
 from recipeopt.simulate.etch import METRICS, EtchRecipe
-from recipeopt.simulate.family import TEST_OFFSET, get_family
+from recipeopt.simulate.family import TUNING_OFFSET, get_family
 from recipeopt.simulate.history import history_runs, write_history
 from recipeopt.spec import load_spec
 
@@ -43,7 +43,7 @@ def test_recipes_differ(family):
 
 def test_outputs_are_physical(family):
     frame = random_recipes(family)
-    for i in (0, 5, TEST_OFFSET):
+    for i in (0, 5, TUNING_OFFSET):
         out = family.recipe(i).measure(frame, np.random.default_rng(0))
         assert list(out.columns) == list(METRICS)
         assert out["yield"].between(0, 100).all()
@@ -97,7 +97,7 @@ def test_objective_is_not_separable(family):
 
 
 def test_landscape_optimum_beats_random_search(family):
-    task = family.recipe(TEST_OFFSET)
+    task = family.recipe(TUNING_OFFSET)
     f_star, f_median = family.landscape(task, samples=20_000, polish=2)
     f = family.score(task, random_recipes(family, 300, seed=9))
     assert f_median < f.max() < f_star <= 1.0
@@ -141,7 +141,7 @@ def test_etch_recipe_is_a_frozen_record():
 def test_unlike_family_draws_every_constant_outside_the_etch_prior(family):
     unlike = get_family("etch-unlike")
     a = [family.recipe(i) for i in range(300)]
-    b = [unlike.recipe(TEST_OFFSET + i) for i in range(300)]
+    b = [unlike.recipe(TUNING_OFFSET + i) for i in range(300)]
 
     def values(recipes, name):
         return np.array([getattr(r, name) for r in recipes])
@@ -159,6 +159,6 @@ def test_unlike_family_draws_every_constant_outside_the_etch_prior(family):
     # The uniformity optimum moves the other way with pressure.
     assert (values(b, "split_pressure") > 0).all() and (values(a, "split_pressure") < 0).all()
     # Still a recipe worth optimizing: a good optimum, far above random recipes.
-    task = unlike.recipe(TEST_OFFSET)
+    task = unlike.recipe(TUNING_OFFSET)
     f_star, f_median = unlike.landscape(task, samples=20_000, polish=2)
     assert f_star > 0.7 and f_star - f_median > 0.5

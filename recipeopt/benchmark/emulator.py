@@ -98,8 +98,8 @@ class HistoryFamily(Family):
             )
         return self._tasks[index]
 
-    def test_recipes(self, count: int) -> list[int]:
-        """Return the first ``count`` recipes (each is held out in turn)."""
+    def held_out(self, count: int, split: str = "tuning") -> list[int]:
+        """Return the first ``count`` recipes (each is held out in turn, whatever the split)."""
         return list(range(min(count, len(self.names))))
 
     def others(self, index: int) -> pd.DataFrame:

@@ -16,6 +16,8 @@ import pandas as pd
 
 TARGETS = (0.2, 0.1, 0.05)
 CHECKPOINTS = (20, 40, 100)
+#: Resamples of the (recipe, seed) pairs behind each ratio's bootstrap interval.
+BOOTSTRAP_DRAWS = 2000
 
 
 def regret_trace(objective: Sequence[float], f_star: float, f_median: float) -> np.ndarray:
@@ -53,7 +55,11 @@ def summarize(records: Sequence[dict], baselines: Sequence[str] = ("random", "gp
     so a median of ``inf`` means more than half of the runs did not get there.
     Ratios are ``method / baseline``; for ``n_to_*`` and regret, below 1 is better.
     A ratio to a baseline whose median is ``inf`` is left empty (NaN): the method's
-    figure over "more than the budget" has no value (it is not 0).
+    figure over "more than the budget" has no value (it is not 0). Each ratio has
+    a bootstrap interval (``..._p05``, ``..._p95``): the (recipe, seed) pairs both
+    methods ran are resampled :data:`BOOTSTRAP_DRAWS` times (seed 0), and the 5th
+    and 95th percentiles of the ratio of medians are taken over the resamples
+    where the baseline's median is finite (``inf`` where the method's is not).
     """
     rows = []
     for record in records:
@@ -75,7 +81,34 @@ def summarize(records: Sequence[dict], baselines: Sequence[str] = ("random", "gp
         for col in figures:
             ratio = summary[col] / summary.loc[base, col]
             summary[f"{col}_vs_{base}"] = np.nan if np.isinf(summary.loc[base, col]) else ratio
+            bounds = [_ratio_interval(per_run, m, base, col) for m in summary.index]
+            summary[f"{col}_vs_{base}_p05"] = [low for low, _ in bounds]
+            summary[f"{col}_vs_{base}_p95"] = [high for _, high in bounds]
     return summary.reset_index()
+
+
+def _ratio_interval(per_run: pd.DataFrame, method: str, base: str, col: str) -> tuple[float, float]:
+    """Return the 5-95 % bootstrap interval of ``median(method) / median(base)`` over pairs."""
+    wide = per_run[per_run["method"].isin([method, base])].pivot_table(
+        index=["recipe", "seed"], columns="method", values=col, aggfunc="first"
+    )
+    if method == base or method not in wide or base not in wide:
+        return (np.nan, np.nan)
+    wide = wide.dropna(subset=[method, base])
+    if wide.empty:
+        return (np.nan, np.nan)
+    values = wide[[method, base]].to_numpy(dtype=float)
+    rng = np.random.default_rng(0)
+    picks = rng.integers(len(values), size=(BOOTSTRAP_DRAWS, len(values)))
+    top, bottom = np.median(values[picks, 0], axis=1), np.median(values[picks, 1], axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratios = np.where(np.isinf(bottom), np.nan, top / bottom)
+    ratios = ratios[~np.isnan(ratios)]  # inf stays: the method did not get there in that draw
+    if not len(ratios):
+        return (np.nan, np.nan)
+    # NOTE: the nearest draws, not an interpolation, which inf would turn into NaN.
+    low = float(np.percentile(ratios, 5, method="lower"))
+    return (low, float(np.percentile(ratios, 95, method="higher")))
 
 
 def paired_wins(records: Sequence[dict], method: str, baseline: str, n: int) -> tuple[int, int]:

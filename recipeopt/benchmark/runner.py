@@ -1,10 +1,13 @@
-"""Benchmark jobs: one (method, recipe, seed) closed loop each, through a process pool.
+"""Benchmark jobs: one (method, recipe, seed) closed loop each, through an executor.
 
 Each job builds a scratch campaign over the family's spec (an in-memory
 SQLite store), runs :func:`~recipeopt.simulate.loop.run_loop` up to the budget
 and writes one JSON record. Jobs run with one torch thread, so a parallel run
-gives exactly the records of a serial one. Records already in the output
-folder are not redone, so an interrupted benchmark resumes where it stopped.
+gives exactly the records of a serial one, whether through the local process
+pool (``executor="process"``) or a Dask cluster (``executor="dask"``: the
+scheduler at ``scheduler``, or a ``LocalCluster`` of ``workers`` processes).
+Records already in the output folder are not redone, so an interrupted
+benchmark resumes where it stopped.
 
 Example:
     >>> bench = Benchmark("etch", methods=["random", "gp"], test_recipes=2, seeds=1,
@@ -154,6 +157,8 @@ class Benchmark:
     history: str | None = None
     #: Strategy overrides (``--set name=value``) for every model method.
     settings: dict[str, Any] | None = None
+    #: Held-out recipes: ``tuning`` (to choose defaults on) or ``test`` (to report).
+    split: str = "tuning"
 
     def strategy(self) -> StrategyConfig:
         """Return the strategy settings of the benchmark (checks every override)."""
@@ -211,7 +216,7 @@ class Benchmark:
             if method not in META_METHODS:
                 continue
             stem = META_METHODS[method] + "".join(trained_for)
-            for recipe in family.test_recipes(self.test_recipes):
+            for recipe in family.held_out(self.test_recipes, self.split):
                 name = f"{stem}-without-{recipe}.pt" if leave_one_out else f"{stem}.pt"
                 path = folder / name
                 if not path.exists():
@@ -235,7 +240,7 @@ class Benchmark:
             else {}
         )
         family = load_family(self.family)
-        for index in family.test_recipes(self.test_recipes):
+        for index in family.held_out(self.test_recipes, self.split):
             if index not in known:
                 if progress:
                     progress(f"estimating the optimum of recipe {index}")
@@ -267,7 +272,7 @@ class Benchmark:
                 checkpoint=checkpoints.get((method, index), ""),
                 settings=tuple(sorted((self.settings or {}).items())),
             )
-            for index in family.test_recipes(self.test_recipes)
+            for index in family.held_out(self.test_recipes, self.split)
             for seed in range(self.seeds)
             for method in self.methods
         ]
@@ -276,15 +281,27 @@ class Benchmark:
         self,
         *,
         workers: int = 1,
+        executor: str = "process",
+        scheduler: str | None = None,
         on_done: Callable[[dict, int, int], None] | None = None,
         progress: Callable[[str], None] | None = None,
     ) -> list[dict]:
         """Run every job not already in ``out``; return all records of this benchmark.
 
+        Args:
+            workers: Parallel jobs (processes of the pool, or of a local Dask cluster).
+            executor: ``process`` (a local process pool) or ``dask``.
+            scheduler: Address of a running Dask scheduler (``tcp://host:8786``);
+                None starts a ``LocalCluster``.
+            on_done: Called with each record, the records done and the total.
+            progress: Called with a line on each preparation stage.
+
         Side effects:
             Writes ``out/landscape.json``, ``out/checkpoints/*.pt`` (meta-learned
             methods) and ``out/runs/<job>.json``.
         """
+        if executor not in ("process", "dask"):
+            raise RecipeoptError(f"unknown executor {executor!r}; choose process or dask")
         unknown = [m for m in self.methods if m not in METHODS]
         if unknown:
             raise RecipeoptError(f"unknown method {unknown[0]!r}; choose from {', '.join(METHODS)}")
@@ -308,7 +325,9 @@ class Benchmark:
             if on_done:
                 on_done(record, len(records), len(jobs))
 
-        if workers <= 1:
+        if executor == "dask":
+            _run_dask(todo, keep, workers=workers, scheduler=scheduler)
+        elif workers <= 1:
             for job in todo:
                 keep(run_job(job))
         else:
@@ -317,3 +336,46 @@ class Benchmark:
                 for future in as_completed(futures):
                     keep(future.result())
         return [records[job.name] for job in jobs]
+
+
+def _run_dask(
+    jobs: Sequence[Job], keep: Callable[[dict], None], *, workers: int, scheduler: str | None
+) -> None:
+    """Run ``jobs`` on a Dask cluster, keeping each record as it arrives.
+
+    Raises:
+        RecipeoptError: If Dask is not installed or the scheduler cannot be reached.
+    """
+    try:
+        from distributed import Client, LocalCluster
+        from distributed import as_completed as dask_completed
+    except ModuleNotFoundError:
+        raise RecipeoptError(
+            "--executor dask needs Dask distributed; pip install 'recipeopt[dask]'"
+        ) from None
+    cluster = None
+    try:
+        if scheduler is None:
+            cluster = LocalCluster(
+                n_workers=max(1, workers),
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=None,
+            )
+            client = Client(cluster)
+        else:
+            client = Client(scheduler, timeout=30)
+    except OSError as err:
+        if cluster is not None:
+            cluster.close()
+        raise RecipeoptError(f"cannot reach the Dask scheduler {scheduler!r}: {err}") from None
+    try:
+        futures = [
+            client.submit(run_job, job, key=f"recipeopt-{job.name}", pure=False) for job in jobs
+        ]
+        for future in dask_completed(futures):
+            keep(future.result())
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()

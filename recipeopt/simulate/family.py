@@ -3,8 +3,10 @@
 A :class:`Family` is what the demo, the history generator and the benchmark
 run against. Recipe ``i`` of a family with seed ``s`` is drawn from
 ``numpy.random.default_rng([s, i])``, so it is the same everywhere. History
-recipes use indices ``0, 1, 2, ...``; test recipes use indices from
-:data:`TEST_OFFSET` on, so the two never overlap.
+recipes use indices ``0, 1, 2, ...``. Held-out recipes come in two splits that
+never overlap with the history or each other: the *tuning* split from
+:data:`TUNING_OFFSET` on (what defaults are chosen on) and the *test* split from
+:data:`TEST_OFFSET` on (what a release reports, and no choice has touched).
 
 Example:
     >>> family = get_family("etch")  # doctest: +SKIP
@@ -28,8 +30,12 @@ from recipeopt.simulate import FAMILIES
 from recipeopt.space import Space
 from recipeopt.spec import CampaignSpec, load_spec
 
-#: Recipe indices from here on are test recipes, never history.
-TEST_OFFSET = 100_000
+#: Recipe indices from here on are the tuning split's held-out recipes, never history.
+TUNING_OFFSET = 100_000
+#: Recipe indices from here on are the test split's: no default was chosen on them.
+TEST_OFFSET = 200_000
+#: The held-out splits and where each starts.
+SPLITS = {"tuning": TUNING_OFFSET, "test": TEST_OFFSET}
 CAMPAIGNS = Path(__file__).resolve().parents[2] / "campaigns"
 
 
@@ -69,9 +75,15 @@ class Family:
         """Return recipe ``index`` of the family (deterministic)."""
         return self.draw(np.random.default_rng([self.seed, index]))
 
-    def test_recipes(self, count: int) -> list[int]:
-        """Return the indices of ``count`` test recipes, disjoint from history recipes."""
-        return [TEST_OFFSET + i for i in range(count)]
+    def held_out(self, count: int, split: str = "tuning") -> list[int]:
+        """Return the indices of ``count`` held-out recipes of ``split`` (``tuning`` or ``test``).
+
+        Raises:
+            RecipeoptError: If the split is unknown.
+        """
+        if split not in SPLITS:
+            raise RecipeoptError(f"unknown split {split!r}; choose tuning or test")
+        return [SPLITS[split] + i for i in range(count)]
 
     def score(self, task: Task, frame: pd.DataFrame) -> np.ndarray:
         """Return the noiseless weighted objective of each row of setpoints."""

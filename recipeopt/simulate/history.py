@@ -35,7 +35,7 @@ def history_runs(family: Family, index: int, runs: int, *, seed: int) -> pd.Data
 
     Args:
         family: The family (recipe ``index`` is drawn from it).
-        index: History recipe index (below :data:`~recipeopt.simulate.family.TEST_OFFSET`).
+        index: History recipe index (below :data:`~recipeopt.simulate.family.TUNING_OFFSET`).
         runs: Number of runs.
         seed: Seeds the DOE and the measurement noise.
     """
