@@ -37,7 +37,7 @@ from recipeopt.store import (
     export_columns,
     runs_frame,
 )
-from recipeopt.strategy.config import StrategyConfig
+from recipeopt.strategy.config import DESIGN_METHODS, MODEL_METHODS, StrategyConfig
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -51,10 +51,6 @@ if TYPE_CHECKING:
     from recipeopt.strategy.schedule import Context
     from recipeopt.strategy.surrogates import Surrogates
 
-#: Methods that propose a batch without a model.
-DESIGN_METHODS = ("sobol", "random")
-#: Methods that fit a model to propose a batch.
-MODEL_METHODS = ("maml-ensemble", "ensemble", "gp")
 #: Methods ``suggest`` accepts.
 METHODS = ("auto", *DESIGN_METHODS, *MODEL_METHODS)
 #: Most runs in one batch (the spec's ``batch_size`` has the same ceiling).

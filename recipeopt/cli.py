@@ -445,12 +445,7 @@ def export(campaign: str, out: str | None) -> None:
     """Write every run of the campaign as CSV."""
     text = _load(campaign).export()
     if out:
-        try:
-            Path(out).write_text(text)
-        except OSError as err:
-            raise click.ClickException(
-                f"cannot write {out}: {err.strerror or err}; fix the path and run again"
-            ) from None
+        _write_text(out, text)
         click.echo(f"Wrote {out}.", err=True)
     else:
         click.echo(text, nl=False)
@@ -477,13 +472,8 @@ def report(campaign: str, out: str | None, seed: int | None) -> None:
     c = _load(campaign)
     with _status(f"Writing the report of {c.name}…"):
         page = build_report(c, seed=seed)
-    target = Path(out or f"{c.name}-report.html")
-    try:
-        target.write_text(page, encoding="utf-8")
-    except OSError as err:
-        raise click.ClickException(
-            f"cannot write {target}: {err.strerror or err}; fix the path and run again"
-        ) from None
+    target = out or f"{c.name}-report.html"
+    _write_text(target, page)
     click.echo(f"Wrote {target}.")
 
 
@@ -865,15 +855,23 @@ def _readable(c: Campaign, batch: pd.DataFrame) -> pd.DataFrame:
 
 
 def _write(table: pd.DataFrame, path: str, fmt: str) -> None:
+    """Write a suggested batch (before it is stored: a failure stores nothing)."""
+    if fmt == "json":
+        text = table.to_json(orient="records", indent=2)
+    else:
+        text = table.to_csv(index=False, float_format="%.10g")
+    _write_text(path, text, unstored=True)
+
+
+def _write_text(path: str, text: str, *, unstored: bool = False) -> None:
+    """Write ``text`` to ``path``; an error is one line that says what to fix."""
     try:
-        if fmt == "json":
-            Path(path).write_text(table.to_json(orient="records", indent=2))
-        else:
-            table.to_csv(path, index=False, float_format="%.10g")
+        Path(path).write_text(text, encoding="utf-8")
     except OSError as err:
         reason = err.strerror or str(err)
+        stored = "nothing was stored, " if unstored else ""
         raise click.ClickException(
-            f"cannot write {path}: {reason}; nothing was stored, fix the path and run again"
+            f"cannot write {path}: {reason}; {stored}fix the path and run again"
         ) from None
 
 

@@ -93,9 +93,10 @@ def run_job(job: Job) -> dict:
     import torch
 
     from recipeopt.benchmark.metrics import regret_trace
-    from recipeopt.campaign import DESIGN_METHODS, Campaign
+    from recipeopt.campaign import Campaign
     from recipeopt.checkpoints import library_versions
     from recipeopt.simulate.loop import run_loop
+    from recipeopt.strategy.config import DESIGN_METHODS
 
     torch.set_num_threads(1)
     family = load_family(job.family)

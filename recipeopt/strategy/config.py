@@ -21,6 +21,11 @@ from typing import Any, Literal, get_args, get_type_hints
 
 from recipeopt.exceptions import SpecError
 
+#: Methods whose batches come from a design, not a model.
+DESIGN_METHODS = ("sobol", "random")
+#: Methods that fit a model to propose a batch.
+MODEL_METHODS = ("maml-ensemble", "ensemble", "gp")
+
 
 @dataclass(frozen=True)
 class StrategyConfig:

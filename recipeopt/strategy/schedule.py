@@ -33,10 +33,10 @@ from recipeopt.objective import Objective
 from recipeopt.space import Space
 from recipeopt.store import NewRun
 from recipeopt.strategy import guard, steps
-from recipeopt.strategy.config import StrategyConfig
+from recipeopt.strategy.config import DESIGN_METHODS, MODEL_METHODS, StrategyConfig
 from recipeopt.strategy.provenance import Provenance
 from recipeopt.strategy.surrogates import Surrogates, weights_of
-from recipeopt.strategy.trust_region import DESIGN_METHODS, MODEL_METHODS, Box, search_box
+from recipeopt.strategy.trust_region import Box, search_box
 
 if TYPE_CHECKING:
     from botorch.models.model import Model

@@ -16,11 +16,7 @@ import numpy as np
 import pandas as pd
 
 from recipeopt.space import Space
-
-#: Methods whose batches come from a design, not a model.
-DESIGN_METHODS = ("sobol", "random")
-#: Methods that fit a model to propose a batch.
-MODEL_METHODS = ("maml-ensemble", "ensemble", "gp")
+from recipeopt.strategy.config import DESIGN_METHODS, MODEL_METHODS
 
 
 @dataclass(frozen=True)
