@@ -572,31 +572,9 @@ class Campaign:
         ``suggest`` adapts it (``status`` never meta-trains).
         """
         X, Y = self.training_data(runs)
+        ckpt = self.prior.checkpoint(train=False) if self.spec.method == "maml-ensemble" else None
         with _seeded(seed):
-            fits = {"ensemble": self.surrogates.scratch(X, Y, seed=seed)}
-            ckpt = (
-                self.prior.checkpoint(train=False) if self.spec.method == "maml-ensemble" else None
-            )
-            if ckpt is not None:
-                fits["maml-ensemble"] = self.surrogates.adapted(ckpt, X, Y, seed=seed)
-        truth = self.objective.denormalize(Y.numpy())
-        tables = []
-        for name, fit in fits.items():
-            assert fit.cv_mean is not None
-            err = self.objective.denormalize(fit.cv_mean.numpy()) - truth
-            tables.append(
-                pd.DataFrame(
-                    {
-                        "model": name,
-                        "metric": self.objective.names,
-                        "rmse": np.sqrt(np.mean(err**2, axis=0)),
-                        "unit": [m.unit for m in self.objective.metrics],
-                        "n": len(X),
-                        "folds": min(self.surrogates.ensemble_config().folds, len(X)),
-                    }
-                )
-            )
-        return pd.concat(tables, ignore_index=True)
+            return self.surrogates.cross_validate(X, Y, ckpt, seed=seed)
 
     def close(self) -> None:
         """Release the store's connections."""
