@@ -97,7 +97,7 @@ def greedy_batch(
     predicted probability of meeting the outcome constraints, and the top
     ``q`` are taken. It is how the meta-prior proposes a campaign's first
     batch, and how the adapted prior proposes the batches before
-    ``model.greedy_runs`` complete runs.
+    ``greedy_runs`` complete runs (a strategy setting).
 
     NOTE: for the first batch, ranking by the mean was measured against the
     alternatives on held-out simulated recipes (median best-of-8 normalized
@@ -105,8 +105,8 @@ def greedy_batch(
     qSimpleRegret over the same 20,000 candidates; random 8 gave 0.79): with
     no run on the recipe yet, the prior's spread says little, and EI spends
     the batch on it. With a few runs the adapted prior still knows more about
-    where the family's optima lie than its spread says (see ``greedy_runs``
-    in :mod:`recipeopt.spec` for the benchmark).
+    where the family's optima lie than its spread says (see
+    ``docs/decisions/0002-greedy-batches-until-20-runs.md`` for the benchmark).
 
     Args:
         model: A BoTorch model over normalized metrics.

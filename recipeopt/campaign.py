@@ -273,17 +273,15 @@ class Campaign:
     ) -> pd.DataFrame:
         """Propose the next batch and store it as pending runs.
 
-        With ``maml-ensemble`` (the default when the campaign has history), the
-        first batch is chosen by the meta-prior alone among random feasible
-        recipes, the batches before ``model.greedy_runs`` complete runs the same
-        way by the prior adapted to them (but for ``model.hedge`` runs of each,
-        which qLogNEI on a plain GP chooses with the prior's picks pending), and
-        every later one, or every one
-        after the negative-transfer guard set the prior aside for the scratch
-        ensemble, by qLogNEI, on a GP fitted to the runs' residuals from that
-        model (``model.residual_gp``). With ``ensemble``
-        or ``gp``, a scrambled-Sobol design comes first until ``initial_design``
-        runs are complete. Pending runs
+        The strategy (:func:`recipeopt.strategy.schedule.propose`) plans the
+        batch. With ``maml-ensemble`` (the default when the campaign has
+        history), the meta-prior ranks random feasible recipes for the first
+        batch, the adapted prior does so until ``greedy_runs`` complete runs
+        (but for ``hedge`` runs of each, from qLogNEI on a plain GP with the
+        prior's picks pending), and qLogNEI on the GP over the adapted prior's
+        mean proposes every later batch, or every batch after the guard set
+        the prior aside. With ``ensemble`` or ``gp``, a scrambled-Sobol design
+        comes first until ``initial_design`` runs are complete. Pending runs
         enter the acquisition as ``X_pending``.
 
         Side effects:

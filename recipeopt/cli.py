@@ -220,7 +220,7 @@ class _MetaProgress:
     "--algorithm",
     type=click.Choice(["maml", "fomaml", "reptile"]),
     default=None,
-    help="Meta-training algorithm (default: the campaign's model.algorithm, maml).",
+    help="Meta-training algorithm (default: the strategy's, maml).",
 )
 @click.option(
     "--steps", type=click.IntRange(1, 50), default=None, help="Inner-loop SGD steps (default 5)."

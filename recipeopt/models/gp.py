@@ -6,7 +6,7 @@ outputs, and ``fit_gpytorch_mll`` for the hyperparameters.
 
 The same GP with another model's posterior mean as its prior mean
 (:class:`PriorMean`) is the residual GP that ``maml-ensemble`` optimizes
-qLogNEI on once the campaign has ``model.greedy_runs`` runs: the adapted
+qLogNEI on once the campaign has ``greedy_runs`` runs (a strategy setting): the adapted
 ensemble says where the family's optima lie, and the GP fits, with its own
 calibrated spread, what the recipe's runs say on top of it.
 
@@ -33,7 +33,7 @@ class PriorMean(Mean):
 
     The prior's mean is kept at full weight. Fitting a weight and an offset per
     output by marginal likelihood (so that runs which contradict the prior scale
-    it down) was measured and not adopted: see ``model.residual_gp``.
+    it down) was measured and not adopted: see docs/decisions/0004-residual-gp.md.
 
     Args:
         prior: A fitted BoTorch model over the same ``m`` outputs. Its weights
