@@ -298,32 +298,34 @@ def pretrain(
         )
 
 
-def _parse_settings(items: tuple[str, ...]) -> dict[str, str]:
-    """Split ``--set NAME=VALUE`` items (the strategy's config parses and checks them)."""
-    from recipeopt.strategy.config import StrategyConfig
-
-    settings: dict[str, str] = {}
+def _pairs(
+    items: tuple[str, ...], option: str, example: str, *, empty_ok: bool = False
+) -> list[tuple[str, str]]:
+    """Split repeated ``NAME=VALUE`` options into ``(name, value)`` pairs, in order."""
+    pairs = []
     for item in items:
         name, sep, value = item.partition("=")
-        if not sep or not name.strip():
+        if not sep or not name.strip() or not (empty_ok or value.strip()):
             raise click.BadParameter(
-                f"{item!r} must look like NAME=VALUE, e.g. hedge=0", param_hint="--set"
+                f"{item!r} must look like NAME=VALUE, e.g. {example}", param_hint=option
             )
-        settings[name.strip()] = value.strip()
+        pairs.append((name.strip(), value.strip()))
+    return pairs
+
+
+def _parse_settings(items: tuple[str, ...]) -> dict[str, str]:
+    """Read ``--set NAME=VALUE`` items (the strategy's config parses and checks them)."""
+    from recipeopt.strategy.config import StrategyConfig
+
+    settings = dict(_pairs(items, "--set", "hedge=0", empty_ok=True))
     StrategyConfig().with_overrides(settings)  # one line naming a bad name or value, now
     return settings
 
 
 def _parse_fixes(fixes: tuple[str, ...]) -> dict[str, str]:
-    """Split ``NAME=VALUE`` items; the campaign checks names, numbers and choices."""
+    """Read ``--fix NAME=VALUE`` items; the campaign checks names, numbers and choices."""
     fixed: dict[str, str] = {}
-    for item in fixes:
-        name, sep, value = item.partition("=")
-        if not sep or not name.strip() or not value.strip():
-            raise click.BadParameter(
-                f"{item!r} must look like NAME=VALUE, e.g. pressure=20", param_hint="--fix"
-            )
-        name, value = name.strip(), value.strip()
+    for name, value in _pairs(fixes, "--fix", "pressure=20"):
         if name in fixed and fixed[name] != value:
             raise click.BadParameter(
                 f"{name} is pinned twice, to {fixed[name]} and to {value}; give it once",

@@ -181,10 +181,9 @@ def _importance(campaign: Campaign, runs: pd.DataFrame, complete: pd.DataFrame, 
     space, objective = campaign.space, campaign.objective
     method = campaign.spec.method
     X, Y = campaign.training_data(runs)
-    fitted, provenance = campaign.fit_model(method, X, Y, seed=seed)
-    if fitted is None:  # the guard sent the start-up back to the design
-        fitted, provenance = campaign.fit_model("ensemble", X, Y, seed=seed)
-    model = fitted
+    model, provenance = campaign.fit_model(method, X, Y, seed=seed)
+    if model is None:  # the guard sent the start-up back to the design
+        model, provenance = campaign.fit_model("ensemble", X, Y, seed=seed)
     assert model is not None
     background = sample_feasible(space, BACKGROUND, seed=seed)
     weights, A, b = (

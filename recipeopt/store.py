@@ -442,31 +442,9 @@ class Store:
         parameters: Sequence[str],
         metrics: Sequence[str],
         predictions: Sequence[str] = ("objective",),
-        *,
-        defaults: dict[str, float | str] | None = None,
-        extra_parameters: Sequence[str] = (),
     ) -> pd.DataFrame:
-        """Return every run of ``campaign`` as a flat table, oldest first.
-
-        Columns: see :func:`export_columns`. ``defaults`` fills a parameter a
-        run was planned without (added to the campaign later);
-        ``extra_parameters`` are stored parameters the campaign no longer has.
-        """
-        return runs_frame(
-            self.rows(campaign),
-            parameters,
-            metrics,
-            predictions,
-            defaults=defaults,
-            extra_parameters=extra_parameters,
-        )
-
-    def stored_parameters(self, campaign: str) -> list[str]:
-        """Return every parameter name stored with the campaign's runs, first seen first."""
-        names: dict[str, None] = {}
-        for row in self.rows(campaign):
-            names.update(dict.fromkeys(row.params or {}))
-        return list(names)
+        """Return every run of ``campaign`` as a flat table, oldest first (:func:`runs_frame`)."""
+        return runs_frame(self.rows(campaign), parameters, metrics, predictions)
 
 
 def export_columns(

@@ -8,14 +8,14 @@ under ``docs/decisions/``). ``recipeopt benchmark --set name=value`` overrides
 any of them for a study; campaign files cannot.
 
 Example:
-    >>> StrategyConfig().with_overrides(["greedy_runs=12", "residual_gp=false"]).greedy_runs
+    >>> StrategyConfig().with_overrides({"greedy_runs": "12", "residual_gp": "false"}).greedy_runs
     12
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, get_args, get_type_hints
 
@@ -76,8 +76,8 @@ class StrategyConfig:
     layers: int = 2
     epochs: int = 400
 
-    def with_overrides(self, overrides: Iterable[str] | Mapping[str, Any] | None) -> StrategyConfig:
-        """Return a copy with ``name=value`` items (or a mapping) applied.
+    def with_overrides(self, overrides: Mapping[str, Any] | None) -> StrategyConfig:
+        """Return a copy with ``overrides`` (``{name: value}``) applied.
 
         Values given as text are parsed by the field's type (``true``/``false``,
         numbers, ``none`` for an optional field).
@@ -87,19 +87,10 @@ class StrategyConfig:
         """
         if not overrides:
             return self
-        if isinstance(overrides, Mapping):
-            items = list(overrides.items())
-        else:
-            items = []
-            for item in overrides:
-                name, sep, value = str(item).partition("=")
-                if not sep or not name.strip():
-                    raise SpecError(f"--set {item!r}: must look like NAME=VALUE, e.g. hedge=0")
-                items.append((name.strip(), value.strip()))
         names = {f.name for f in dataclasses.fields(self)}
         hints = get_type_hints(StrategyConfig)
         update = {}
-        for name, value in items:
+        for name, value in overrides.items():
             if name not in names:
                 known = ", ".join(sorted(names))
                 raise SpecError(f"--set {name}: unknown strategy setting; choose one of {known}")
