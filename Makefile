@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTHON ?= python3
 
-.PHONY: install demo test lint clean
+.PHONY: install demo test lint clean real-data
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,10 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/pytest
+
+# Real reaction data for `recipeopt benchmark --family real:NAME`, from Summit's wheel on PyPI.
+real-data: $(STAMP)
+	$(BIN)/python -m recipeopt.benchmark.real_data
 
 lint: $(STAMP)
 	$(BIN)/ruff check recipeopt tests benchmarks

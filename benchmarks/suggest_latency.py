@@ -10,8 +10,12 @@ calls, each on a fresh copy of the store, after one warm-up call that is not
 counted. The checkpoint is meta-trained once on the bundled history
 (``campaigns/history/etch42``) and cached in ``--checkpoint``.
 
+``--threads`` sets the torch threads the campaign's model work runs on (the
+shipped ``recipeopt.runtime.MODEL_THREADS`` by default), to measure that choice.
+
 Run:
     python -m benchmarks.suggest_latency [--repeats 3] [--sizes 20,60,100] [--profile]
+        [--threads N]
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+import recipeopt.runtime
 from recipeopt.campaign import Campaign
 from recipeopt.design import initial_design
 from recipeopt.simulate.family import TUNING_OFFSET, get_family
@@ -71,7 +76,9 @@ def main() -> None:
         "--checkpoint", type=Path, default=ROOT / "benchmark-output" / "latency" / "etch42.maml.pt"
     )
     parser.add_argument("--profile", action="store_true", help="Profile one default call per size.")
+    parser.add_argument("--threads", type=int, default=recipeopt.runtime.MODEL_THREADS)
     args = parser.parse_args()
+    recipeopt.runtime.MODEL_THREADS = args.threads
     if not args.checkpoint.exists():
         print(f"meta-training {args.checkpoint} on the bundled history (once)...", flush=True)
         campaign = Campaign.load(ROOT / "campaigns" / "etch42.yaml", storage="sqlite://")
@@ -90,7 +97,7 @@ def main() -> None:
             pstats.Stats(profiler).sort_stats("cumulative").print_stats(25)
         return
     print(
-        f"torch {torch.__version__}, {torch.get_num_threads()} threads; "
+        f"torch {torch.__version__}, {args.threads} thread(s) for the models; "
         f"15 parameters, batch 4; median of {args.repeats} calls"
     )
     print(f"{'runs':>5} {'default s':>10} {'gp s':>8} {'gp / default':>13} {'status s':>9}")

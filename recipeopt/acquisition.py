@@ -55,6 +55,7 @@ def build_acquisition(
     *,
     seed: int,
     constraints: list[Callable[[Tensor], Tensor]] | None = None,
+    cache_root: bool = False,
 ) -> qLogNoisyExpectedImprovement:
     """Return qLogNEI on the weighted objective, aware of pending runs.
 
@@ -78,7 +79,7 @@ def build_acquisition(
         X_pending=X_pending if X_pending is not None and len(X_pending) else None,
         prune_baseline=True,
         constraints=constraints or None,
-        cache_root=False,
+        cache_root=cache_root,
     )
 
 
@@ -90,6 +91,7 @@ def greedy_batch(
     *,
     A: Tensor,
     b: Tensor,
+    success: Callable[[Tensor], Tensor] | None = None,
 ) -> np.ndarray:
     """Choose the ``q`` of ``choices`` the model predicts best: a greedy batch.
 
@@ -115,12 +117,17 @@ def greedy_batch(
         q: Batch size.
         A: ``k x m`` outcome-constraint rows (see :func:`predict`).
         b: ``k`` outcome-constraint offsets.
+        success: The probability that a run at each choice succeeds (scores are
+            weighed by it), or None.
 
     Returns:
         The ``q`` row indices into ``choices``, best first.
     """
     p = predict(model, choices, weights, A, b)
     score = p.objective_mean if not len(b) else p.objective_mean * p.feasibility
+    if success is not None:
+        with torch.no_grad():
+            score = score * success(choices)
     return torch.topk(score, k=min(q, len(choices))).indices.numpy()
 
 
@@ -308,9 +315,8 @@ def predict(model: Model, X: Tensor, weights: Tensor, A: Tensor, b: Tensor) -> P
                 if len(b)
                 else torch.ones_like(scores, dtype=torch.bool)
             )
-            return Prediction(
-                mean, std, scores.mean(dim=0), scores.std(dim=0), ok.to(mean).mean(dim=0)
-            )
+            spread = scores.std(dim=0) if len(scores) > 1 else torch.zeros_like(scores[0])
+            return Prediction(mean, std, scores.mean(dim=0), spread, ok.to(mean).mean(dim=0))
         # Independent outputs (a batched multi-output GP): variances add.
         normal = torch.distributions.Normal(0.0, 1.0)
         g_mean, g_std = mean @ A.T + b, ((std**2) @ (A.T**2)).sqrt().clamp_min(1e-12)

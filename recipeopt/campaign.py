@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,6 +26,7 @@ import pandas as pd
 from recipeopt.exceptions import ConcurrentChangeError, NoMeasurementsError, SpecError
 from recipeopt.objective import Objective
 from recipeopt.results import ParsedResults, parse_results, read_results
+from recipeopt.runtime import model_threads, seeded
 from recipeopt.space import Space
 from recipeopt.spec import CampaignSpec, load_spec
 from recipeopt.store import (
@@ -36,17 +36,17 @@ from recipeopt.store import (
     Store,
     export_columns,
     runs_frame,
+    storage_url,
 )
 from recipeopt.strategy.config import DESIGN_METHODS, MODEL_METHODS, StrategyConfig
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
-
     from botorch.models.model import Model
     from torch import Tensor
 
     from recipeopt.meta.pretrain import Progress
     from recipeopt.meta.prior import MetaPrior, PretrainReport
+    from recipeopt.strategy.outlook import Outlook
     from recipeopt.strategy.provenance import Provenance
     from recipeopt.strategy.schedule import Context
     from recipeopt.strategy.surrogates import Surrogates
@@ -77,6 +77,7 @@ class Status:
         excluded: Runs kept out of the model and the best run (columns ``run_id,
             status, excluded``): recorded off-spec, or outside the campaign's
             current bounds or choices.
+        outlook: The stop signal (with the fit, from 4 complete runs and a best run).
     """
 
     counts: dict[str, int]
@@ -86,19 +87,7 @@ class Status:
     last_model: str | None = None
     last_provenance: dict[str, Any] | None = None
     excluded: pd.DataFrame | None = None
-
-
-def _resolve_storage(spec: CampaignSpec, path: Path | None) -> str:
-    base = path.parent if path is not None else Path.cwd()
-    url = spec.storage
-    if url is None:
-        return f"sqlite:///{(base / f'{spec.name}.db').resolve()}"
-    if "://" not in url:  # a plain file path means an SQLite file
-        file = Path(url)
-        return f"sqlite:///{(file if file.is_absolute() else base / file).resolve()}"
-    if url.startswith("sqlite:///") and not url.startswith("sqlite:////") and ":memory:" not in url:
-        return f"sqlite:///{(base / url.removeprefix('sqlite:///')).resolve()}"
-    return url
+    outlook: Outlook | None = None
 
 
 class Campaign:
@@ -139,10 +128,12 @@ class Campaign:
         self.prior: MetaPrior = MetaPrior(
             spec, self.space, self.objective, self.config, base, pinned=checkpoint
         )
-        self.store = Store(storage or _resolve_storage(spec, path))
+        self.store = Store(storage or storage_url(spec.storage, spec.name, path))
         #: Predicted quantities besides the metrics, as exported (``pred_<name>``).
         self._predictions = (
-            ("objective", "feasibility") if self.objective.constraints else ("objective",)
+            ("objective", "feasibility", "success")
+            if self.objective.constraints
+            else ("objective", "success")
         )
 
     @classmethod
@@ -259,6 +250,7 @@ class Campaign:
 
     # -- suggest ---------------------------------------------------------
 
+    @model_threads
     def suggest(
         self,
         batch: int | None = None,
@@ -402,7 +394,7 @@ class Campaign:
             )
         ctx = self._context(runs, space=space, method=method, q=q, seed=seed, on_epoch=on_epoch)
         ctx.same_in_batch, ctx.note = same_in_batch, note
-        with _seeded(seed):
+        with seeded(seed):
             return propose(ctx)
 
     def _context(
@@ -446,6 +438,7 @@ class Campaign:
             initial_design=self.spec.initial_design,
         )
 
+    @model_threads
     def fit_model(
         self, method: str, X: Tensor, Y: Tensor, *, seed: int
     ) -> tuple[Model | None, Provenance]:
@@ -457,7 +450,7 @@ class Campaign:
 
         ctx = self._context(self.runs(), method=method, seed=seed)
         ctx.X, ctx.Y = X, Y
-        with _seeded(seed):
+        with seeded(seed):
             return fit(ctx)
 
     def training_data(self, runs: pd.DataFrame) -> tuple[Tensor, Tensor]:
@@ -525,6 +518,7 @@ class Campaign:
 
     # -- status ----------------------------------------------------------
 
+    @model_threads
     def status(self, *, fit: bool = True, seed: int | None = None) -> Status:
         """Summarize the campaign.
 
@@ -544,9 +538,11 @@ class Campaign:
             row = complete.iloc[int(np.nanargmax(scores))].copy()
             row["objective"] = float(np.nanmax(scores))
             best = row
-        fit_table = None
+        fit_table, ahead = None, None
         if fit and len(complete) >= 4:
-            fit_table = self.cross_validate(runs, seed=self.spec.seed if seed is None else seed)
+            fit_table, ahead = self.cross_validate(
+                runs, seed=self.spec.seed if seed is None else seed
+            )
         # The batch's first run names its model (its hedge runs, last, name their own).
         last = runs[runs["batch_id"] == runs["batch_id"].iloc[-1]].iloc[0] if len(runs) else None
         excluded = runs.loc[runs["excluded"] != "", ["run_id", "status", "excluded"]]
@@ -560,19 +556,34 @@ class Campaign:
             if last is not None and last["provenance"]
             else None,
             excluded=excluded.reset_index(drop=True),
+            outlook=ahead,
         )
 
-    def cross_validate(self, runs: pd.DataFrame, *, seed: int) -> pd.DataFrame:
-        """Return the k-fold cross-validated RMSE per metric, in units, of each candidate model.
+    @model_threads
+    def cross_validate(
+        self, runs: pd.DataFrame, *, seed: int
+    ) -> tuple[pd.DataFrame, Outlook | None]:
+        """Return the models' k-fold cross-validated RMSE per metric, and the outlook.
 
-        The scratch deep ensemble (``ensemble``) always; for a ``maml-ensemble``
-        campaign whose checkpoint is fresh, also the meta-prior adapted as
-        ``suggest`` adapts it (``status`` never meta-trains).
+        See :meth:`Surrogates.assess`; for a ``maml-ensemble`` campaign whose
+        checkpoint is fresh the adapted prior is the campaign's model (``status``
+        never meta-trains), against a plain GP.
         """
         X, Y = self.training_data(runs)
         ckpt = self.prior.checkpoint(train=False) if self.spec.method == "maml-ensemble" else None
-        with _seeded(seed):
-            return self.surrogates.cross_validate(X, Y, ckpt, seed=seed)
+        scores = self.scores(self.usable(runs))
+        with seeded(seed):
+            return self.surrogates.assess(
+                X,
+                Y,
+                ckpt,
+                method=self.spec.method,
+                seed=seed,
+                best=float(np.nanmax(scores)) if np.isfinite(scores).any() else None,
+                used=self.space.to_cube(self.space.values(runs)),
+                margin=self.spec.objective.margin,
+                q=self.spec.batch_size,
+            )
 
     def close(self) -> None:
         """Release the store's connections."""
@@ -581,13 +592,3 @@ class Campaign:
     def columns(self) -> list[str]:
         """Return the export column order."""
         return export_columns(self.space.names, self.objective.names, self._predictions)
-
-
-@contextmanager
-def _seeded(seed: int) -> Iterator[None]:
-    """Seed torch's global generator inside the block and restore it afterwards."""
-    import torch
-
-    with torch.random.fork_rng():
-        torch.manual_seed(seed)
-        yield

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import sys
 from contextlib import nullcontext
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -395,6 +396,7 @@ def status(campaign: str, no_fit: bool, fmt: str) -> None:
             "last_method": st.last_method,
             "last_model": st.last_model,
             "excluded": [] if st.excluded is None else st.excluded.to_dict("records"),
+            "outlook": None if st.outlook is None else asdict(st.outlook),
         }
         click.echo(json.dumps(payload, indent=2))
         return
@@ -432,6 +434,12 @@ def status(campaign: str, no_fit: bool, fmt: str) -> None:
         )
     elif not no_fit:
         click.echo("Model fit: needs at least 4 complete runs.")
+    if st.outlook is not None:
+        ahead = st.outlook
+        click.echo(
+            f"Outlook: {ahead.sentence()} (best run {ahead.best:.3f}, "
+            f"best predicted {ahead.predicted_best:.3f} on the 0-1 objective scale)."
+        )
 
 
 @cli.command()
@@ -608,8 +616,9 @@ def simulate_history(recipes: int, runs: int, seed: int, family: str, out: str) 
     default="etch",
     show_default=True,
     help="etch, etch-unlike (etch constants from outside the history's prior: out of "
-    "distribution), dep (categorical chemistry and chamber), or history:CAMPAIGN.yaml "
-    "(leave one recipe out).",
+    "distribution), dep (categorical chemistry and chamber), history:CAMPAIGN.yaml "
+    "(leave one recipe out), or real:reizman / real:baumgartner (real reaction data, "
+    "each data set held out in turn; `make real-data` fetches them).",
 )
 @click.option(
     "--split",
@@ -852,6 +861,8 @@ def _readable(c: Campaign, batch: pd.DataFrame) -> pd.DataFrame:
     if "pred_feasibility" in batch:
         label = "P(" + " and ".join(objective.constraint_labels()) + ")"
         table[label] = [f"{p:.2f}" for p in batch["pred_feasibility"]]
+    if "pred_success" in batch and batch["pred_success"].notna().any():
+        table["P(run succeeds)"] = [f"{p:.2f}" if p == p else "" for p in batch["pred_success"]]
     table["how"] = batch["model"]
     return table
 

@@ -324,10 +324,13 @@ class Objective(_Record):
         metrics: The metrics and their weights.
         constraints: Outcome constraints a recipe must meet to count, written
             over metric names in their units, e.g. ``"defects <= 0.5"``.
+        margin: A practical gain of the weighted objective (on its 0-1 scale): the
+            stop signal asks how likely the next batch beats the best run by it.
     """
 
     metrics: list[Metric] = Field(min_length=1)
     constraints: list[str] = Field(default_factory=list)
+    margin: float = Field(default=0.01, gt=0, le=1)
 
     @field_validator("metrics", mode="before")
     @classmethod

@@ -598,3 +598,20 @@ def _missing_driver(err: ModuleNotFoundError) -> str:
 def _reason(err: BaseException) -> str:
     text = str(getattr(err, "orig", None) or err).strip().splitlines()
     return text[0] if text else type(err).__name__
+
+
+def storage_url(url: str | None, name: str, spec_path: Path | None) -> str:
+    """Return a campaign's store URL from its ``storage:`` (``url``).
+
+    Relative SQLite paths resolve beside the campaign file ``spec_path``; no
+    ``storage:`` means ``NAME.db`` there.
+    """
+    base = spec_path.parent if spec_path is not None else Path.cwd()
+    if url is None:
+        return f"sqlite:///{(base / f'{name}.db').resolve()}"
+    if "://" not in url:  # a plain file path means an SQLite file
+        file = Path(url)
+        return f"sqlite:///{(file if file.is_absolute() else base / file).resolve()}"
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:////") and ":memory:" not in url:
+        return f"sqlite:///{(base / url.removeprefix('sqlite:///')).resolve()}"
+    return url

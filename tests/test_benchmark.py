@@ -105,6 +105,9 @@ def test_smoke_benchmark_regret_never_increases(smoke):
         assert r["f_star"] > r["f_median"]
     ensemble = next(r for r in records if r["method"] == "ensemble")
     assert ensemble["batch_methods"] == ["sobol", "sobol", "ensemble"]
+    # Each evaluated recipe names the step that proposed it.
+    assert len(ensemble["steps"]) == len(ensemble["objective"])
+    assert ensemble["steps"][:8] == ["design"] * 8 and ensemble["steps"][8] == "qlognei"
     maml = next(r for r in records if r["method"] == "maml-ensemble")
     # The prior replaces the design. Later batches are the adapted prior's greedy picks
     # (before 20 runs) unless the guard sets a mispredicting 2-epoch prior aside: then the

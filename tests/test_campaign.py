@@ -102,8 +102,12 @@ def test_status_reports_best_and_fit(etch42):
     assert st.counts == {"pending": 0, "complete": 8, "failed": 0, "abandoned": 0}
     scores = c.scores(c.runs())
     assert st.best["objective"] == pytest.approx(scores.max())
-    assert list(st.fit["metric"]) == ["yield", "uniformity", "defects"]
-    assert (st.fit["rmse"] > 0).all()
+    # The campaign's model (the scratch ensemble here) against a plain GP on the same folds.
+    for model in ("ensemble", "gp"):
+        rows = st.fit[st.fit["model"] == model]
+        assert list(rows["metric"]) == ["yield", "uniformity", "defects"]
+    assert set(st.fit["model"]) == {"ensemble", "gp"}
+    assert (st.fit["rmse"] > 0).all() and (st.fit["folds"] == 5).all()
 
 
 # -- record validation ----------------------------------------------------

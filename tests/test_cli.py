@@ -43,7 +43,9 @@ def test_loop_end_to_end(etch42, tmp_path):
     assert "8 complete" in result.output and "4 pending" in result.output
     assert "Best complete run" in result.output and "cross-validated RMSE" in result.output
     status = json.loads(invoke("status", etch42, "--format", "json").stdout)
-    assert status["counts"]["complete"] == 8 and len(status["fit"]) == 3
+    assert status["counts"]["complete"] == 8 and len(status["fit"]) == 6  # 3 metrics x 2 models
+    assert {row["model"] for row in status["fit"]} == {"ensemble", "gp"}
+    assert 0.0 <= status["outlook"]["chance"] <= 1.0
     export = tmp_path / "all.csv"
     invoke("export", etch42, "--out", export)
     runs = pd.read_csv(export)

@@ -12,6 +12,7 @@ from recipeopt.acquisition import build_acquisition
 from recipeopt.models.ensemble import (
     DeepEnsemble,
     EnsembleConfig,
+    EnsembleFit,
     adapt_ensemble,
     fit_ensemble,
     fixed_standardize,
@@ -19,6 +20,7 @@ from recipeopt.models.ensemble import (
     walk_steps,
 )
 from recipeopt.models.network import MLP, init_member_params
+from recipeopt.strategy import guard
 from recipeopt.strategy.guard import SKILL_RESOLUTION, lacks_skill
 
 FAST = EnsembleConfig(members=4, hidden=16, epochs=60, folds=3)
@@ -164,6 +166,36 @@ def test_first_guard_floors_the_mean_baseline_when_runs_tie():
     # Runs that differ keep their own baseline: 2x the mean's error fails.
     assert lacks_skill(0.1, spread) is None
     assert "objective cv mse" in (lacks_skill(0.4, spread) or "")
+
+
+def test_second_guard_hands_over_to_a_reference_that_predicts_held_out_runs_better():
+    Y = torch.linspace(0, 1, 10, dtype=torch.float64).reshape(-1, 1)
+    weights = torch.ones(1, dtype=torch.float64)
+    prior, gp = object(), object()
+    close, far = Y + 0.01, Y + 0.1
+
+    def choose(prior_cv: torch.Tensor, gp_cv: torch.Tensor, n: int = 10) -> guard.Choice:
+        asked.clear()
+        fit = EnsembleFit(prior, cv_mean=prior_cv[:n])  # type: ignore[arg-type]
+        return guard.choose(
+            fit,
+            Y[:n],
+            weights,
+            enabled=True,
+            start_up=False,
+            reference=lambda: asked.append(1) or (gp, gp_cv[:n]),
+            reference_kind="gp",
+        )
+
+    asked: list[int] = []
+    kept = choose(close, far)
+    assert (kept.model, kept.kind, kept.guard) == (prior, "adapted-prior", "kept")
+    handed = choose(far, close)
+    assert (handed.model, handed.kind, handed.guard) == (gp, "gp", "set-aside")
+    assert "plain GP fit held-out runs better" in (handed.reason or "")
+    # Below GUARD_MIN_RUNS runs the GP is not fitted at all.
+    early = choose(far, close, n=guard.GUARD_MIN_RUNS - 1)
+    assert early.kind == "adapted-prior" and not asked
 
 
 def test_walk_steps_keeps_the_lowest_error_and_stops_after_a_lasting_rise():

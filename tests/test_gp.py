@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import copy
+
 import torch
 from botorch.models import MixedSingleTaskGP, SingleTaskGP
 from botorch.models.deterministic import GenericDeterministicModel
 
-from recipeopt.models.gp import fit_gp
+from recipeopt.models.gp import PriorMean, fit_gp, held_out_means
 
 
 def _wavy(X: torch.Tensor) -> torch.Tensor:
@@ -63,3 +65,46 @@ def test_residual_gp_with_one_output():
     mean = residual.posterior(far.unsqueeze(0)).mean
     assert mean.shape == (1, 6, 1)
     assert torch.allclose(mean[0], _first(far), atol=0.05)
+
+
+def test_prior_mean_looks_up_the_runs_without_changing_values_or_gradients():
+    X, Y = _data()
+    calls: list[int] = []
+
+    def counted(Z: torch.Tensor) -> torch.Tensor:
+        calls.append(Z.shape[-2])
+        return _wavy(Z)
+
+    residual = fit_gp(X, Y, prior=GenericDeterministicModel(counted, num_outputs=2))
+    mean = residual.mean_module
+    assert isinstance(mean, PriorMean)
+    # qLogNEI asks for the runs and the candidates together: only the candidates are new.
+    new = torch.rand(3, 2, 3, dtype=torch.float64, requires_grad=True)
+    joint = torch.cat([X.expand(3, -1, -1), new], dim=-2).unsqueeze(-3).expand(-1, 2, -1, -1)
+    calls.clear()
+    looked_up = mean(joint)
+    assert calls == [6]  # 3 x 2 new points, the 12 runs looked up
+    direct = PriorMean(GenericDeterministicModel(_wavy, num_outputs=2), mean.transform)(joint)
+    assert torch.allclose(looked_up, direct)
+    (grad_lookup,) = torch.autograd.grad(looked_up.sum(), new)
+    (grad_direct,) = torch.autograd.grad(direct.sum(), new)
+    assert torch.allclose(grad_lookup, grad_direct) and grad_lookup.abs().sum() > 0
+
+
+def test_held_out_means_equal_refitting_each_fold_with_the_same_hyperparameters():
+    X, Y = _data(n=30)
+    Y = Y + 0.05 * torch.randn(Y.shape, generator=torch.Generator().manual_seed(3)).double()
+    gp = fit_gp(X, Y)
+    fold_of = torch.arange(30) % 5
+    held_out = held_out_means(gp, fold_of)
+    assert held_out.shape == (30, 2)
+    standardized = gp.outcome_transform(Y)[0]
+    for k in range(5):
+        train = fold_of != k
+        other = copy.deepcopy(gp)
+        other.set_train_data(X[train].expand(2, -1, -1), standardized[train].T, strict=False)
+        with torch.no_grad():
+            expected = other.posterior(X[~train]).mean
+        assert torch.allclose(held_out[~train], expected, atol=1e-9)
+    # and they are predictions, not the runs themselves
+    assert (held_out - Y).abs().max() > 1e-3

@@ -522,18 +522,21 @@ def broken_prior(path: Path) -> Campaign:
     return campaign
 
 
-def test_guard_falls_back_to_scratch_when_the_prior_is_wrong(maml42):
-    campaign = broken_prior(maml42)
+@pytest.mark.parametrize(
+    ("reference", "model"), [("scratch", "residual-gp"), ("gp", "gp")], ids=["scratch", "gp"]
+)
+def test_guard_falls_back_when_the_prior_is_wrong(maml42, reference, model):
+    campaign = variant(broken_prior(maml42), guard_reference=reference)
     rng = np.random.default_rng(0)
     batch = campaign.suggest(12, method="sobol")
     campaign.record(fake_results(batch, seed=int(rng.integers(100))))
     campaign.suggest(seed=0)
     last = campaign.status(fit=False).last_provenance
     assert last["guard"] == "set-aside" and "cv mse" in last["guard_reason"]
-    # Before greedy_runs too, a batch whose prior the guard set aside is qLogNEI's, on
-    # the GP over the scratch ensemble.
+    # Before greedy_runs too, a batch whose prior the guard set aside is qLogNEI's: on the
+    # GP over the scratch ensemble (the shipped reference), or on a plain GP.
     assert len(campaign.training_data(campaign.runs())[0]) < campaign.config.greedy_runs
-    assert (last["step"], last["model"]) == ("qlognei", "residual-gp")
+    assert (last["step"], last["model"]) == ("qlognei", model)
     assert "the learned prior was set aside" in campaign.status(fit=False).last_model
 
 
@@ -549,10 +552,10 @@ def test_guard_returns_to_the_design_when_the_prior_mispredicts_the_first_runs(m
     assert "worse than their mean" in first_record["guard_reason"]
     status = campaign.status()
     assert status.last_model.startswith("space-filling design")
-    # status cross-validates the adapted prior next to the scratch ensemble: the blown-up
-    # prior is the worse of the two on every metric.
+    # status cross-validates the adapted prior next to a plain GP on the same folds: the
+    # blown-up prior is the worse of the two on every metric.
     rmse = status.fit.pivot(index="metric", columns="model", values="rmse")
-    assert (rmse["maml-ensemble"] > rmse["ensemble"]).all()
+    assert (rmse["maml-ensemble"] > rmse["gp"]).all()
     # Once the design is complete, the scratch ensemble takes over (no second design),
     # under qLogNEI's GP.
     campaign.record(fake_results(second, seed=2))

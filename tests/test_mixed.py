@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -309,3 +310,66 @@ def test_dep7_bad_choice_in_results_is_one_line(dep7, tmp_path):
         "off.csv, line 2, column chemistry: 'NF3' is not one of SiH4/N2O, TEOS/O2, SiH4/NH3"
         in result.output
     )
+
+
+def _by_gas(X):
+    """Two metrics in normalized units: high only for the second gas (code 0.5 on the cube)."""
+    import torch
+
+    good = (X[..., :1] - 0.5).abs() < 0.25
+    value = torch.where(good, 0.9, 0.2).to(X)
+    return torch.cat([value, value], dim=-1)
+
+
+def _metric(name: str) -> dict:
+    return {"name": name, "unit": "", "direction": "maximize", "weight": 0.5, "range": [0, 1]}
+
+
+def test_an_untried_choice_is_tried_unless_the_model_is_confident_it_is_worse():
+    import torch
+    from botorch.models.deterministic import GenericDeterministicModel
+
+    from recipeopt.objective import Objective
+    from recipeopt.strategy.steps import untried_choice
+
+    spec = spec_from_dict(minimal(objective={"metrics": [_metric("y"), _metric("z")]}))
+    space, objective = Space.from_spec(spec), Objective.from_spec(spec)
+    model = GenericDeterministicModel(_by_gas, num_outputs=2)
+    tried = space.values(pd.DataFrame({"gas": ["CF4/O2"] * 3, "a": [0.1, 0.5, 0.9], "b": 0.5}))
+    used = space.to_cube(tried)
+    kwargs = {"candidates": 64, "seed": 0, "used": used}
+    row, choice = untried_choice(model, objective, space, tried, 0.5, **kwargs)
+    # SF6/O2 can beat the best run (0.9 > 0.5); C4F8/Ar cannot (0.2, with no spread).
+    assert choice == "gas = SF6/O2" and space.records(row[None])[0]["gas"] == "SF6/O2"
+    assert untried_choice(model, objective, space, tried, 0.95, **kwargs) is None
+    # Once every choice has a run, nothing is left to try.
+    every = space.values(pd.DataFrame({"gas": ["CF4/O2", "SF6/O2", "C4F8/Ar"], "a": 0.5, "b": 0.5}))
+    assert untried_choice(model, objective, space, every, -np.inf, **kwargs) is None
+    assert torch.is_tensor(model.posterior(torch.as_tensor(used)).mean)
+
+
+def test_a_campaign_stuck_on_one_choice_tries_the_others(tmp_path):
+    spec = tmp_path / "m.yaml"
+    spec.write_text(
+        "name: m\nparameters:\n"
+        "  - {name: gas, type: categorical, choices: [CF4/O2, SF6/O2, C4F8/Ar]}\n"
+        "  - {name: a, bounds: [0, 1], step: 0.01}\n"
+        "  - {name: b, bounds: [0, 1], step: 0.01}\n"
+        "objective:\n  metrics:\n"
+        "    - {name: y, unit: '', direction: maximize, weight: 1, range: [0, 1]}\n"
+        "batch_size: 4\ninitial_design: 4\nmodel: {method: ensemble}\n"
+    )
+    campaign = Campaign.load(spec)
+    rng = np.random.default_rng(0)
+    runs = pd.DataFrame({"gas": "CF4/O2", "a": rng.random(8).round(2), "b": rng.random(8).round(2)})
+    runs["y"] = 0.5 + 0.1 * runs["a"]
+    campaign.record(runs)
+    batch = campaign.suggest(seed=0)
+    stored = campaign.runs().set_index("run_id").loc[batch["run_id"]]
+    steps = [json.loads(p)["step"] for p in stored["provenance"]]
+    # One run of the batch tries another gas; the table says so in plain words.
+    assert steps.count("choice") == 1
+    explored = stored[[s == "choice" for s in steps]].iloc[0]
+    assert explored["gas"] in ("SF6/O2", "C4F8/Ar")
+    assert explored["model"].startswith(f"tries gas = {explored['gas']} for the first time")
+    campaign.close()

@@ -2,7 +2,7 @@
 
 ``benchmarks/configs/*.yaml`` hold one benchmark each::
 
-    family: etch             # etch, etch-unlike, dep, or history:CAMPAIGN.yaml
+    family: etch             # etch, etch-unlike, dep, history:CAMPAIGN.yaml or real:NAME
     split: test              # held-out recipes: tuning (choose defaults) or test (report)
     recipes: 10
     seeds: 3

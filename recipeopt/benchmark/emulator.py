@@ -30,7 +30,7 @@ MIN_RUNS = 20
 
 @dataclass
 class EmulatedRecipe:
-    """A recipe answered by a GP fitted to its logged runs."""
+    """A recipe answered by a GP fitted to its logged runs (mixed with categorical inputs)."""
 
     runs: pd.DataFrame
     space: Space
@@ -46,7 +46,7 @@ class EmulatedRecipe:
         Y = torch.as_tensor(
             self.objective.normalize(self.runs[self.objective.names].to_numpy(dtype=float))
         )
-        return fit_gp(X, Y)
+        return fit_gp(X, Y, sorted(self.space.categorical))
 
     @cached_property
     def noise_sd(self) -> np.ndarray:
@@ -62,16 +62,29 @@ class EmulatedRecipe:
 
         X = torch.as_tensor(self.space.to_cube(self.space.values(frame)))
         model = self._model  # fitted on first use, which needs gradients
+        # NOTE: in chunks: a mixed GP's posterior builds the chunk's joint covariance, and the
+        # landscape search asks for 100,000 recipes at once.
         with torch.no_grad():
-            mean = model.posterior(X).mean.numpy()
+            mean = (
+                np.concatenate([model.posterior(chunk).mean.numpy() for chunk in X.split(1024)])
+                if len(X)
+                else np.zeros((0, self.objective.num_metrics))
+            )
         return pd.DataFrame(
             self.objective.denormalize(mean), columns=self.objective.names, index=frame.index
         )
 
     def measure(self, frame: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
-        """Return the posterior mean plus Gaussian noise at the fitted noise level."""
+        """Return the posterior mean plus Gaussian noise at the fitted noise level.
+
+        A measurement never leaves its metric's physical limits (a yield is not
+        below 0 %): noisy values beyond them read as the limit.
+        """
         out = self.responses(frame)
-        return out + rng.normal(0.0, 1.0, out.shape) * self.noise_sd
+        noisy = out + rng.normal(0.0, 1.0, out.shape) * self.noise_sd
+        return pd.DataFrame(
+            self.objective.clip(noisy.to_numpy()), columns=out.columns, index=out.index
+        )
 
 
 class HistoryFamily(Family):

@@ -73,11 +73,13 @@ class Job:
 
 @lru_cache(maxsize=4)
 def load_family(key: str) -> Family:
-    """Return the family named by ``key``: ``etch`` or ``history:CAMPAIGN.yaml``."""
-    if key.startswith("history:"):
+    """Return the family named by ``key``: ``etch``, ``history:CAMPAIGN.yaml`` or ``real:NAME``."""
+    if key.startswith(("history:", "real:")):
         from recipeopt.benchmark.emulator import history_family
+        from recipeopt.benchmark.real_data import campaign
 
-        return history_family(Path(key.removeprefix("history:")))
+        name = key.partition(":")[2]
+        return history_family(campaign(name) if key.startswith("real:") else Path(name))
     from recipeopt.simulate.family import get_family
 
     return get_family(key)
@@ -92,6 +94,7 @@ def run_job(job: Job) -> dict:
     """Run one job and return its record (pure: same job, same record, except timings)."""
     import torch
 
+    from recipeopt import runtime
     from recipeopt.benchmark.metrics import regret_trace
     from recipeopt.campaign import Campaign
     from recipeopt.checkpoints import library_versions
@@ -99,6 +102,7 @@ def run_job(job: Job) -> dict:
     from recipeopt.strategy.config import DESIGN_METHODS
 
     torch.set_num_threads(1)
+    runtime.TRAINING_THREADS = 1  # one core per worker: the workers share the machine
     family = load_family(job.family)
     spec = family.spec
     overrides = dict(job.settings)
@@ -138,6 +142,7 @@ def run_job(job: Job) -> dict:
         "seconds": result.seconds,
         "batch_methods": result.methods,
         "provenance": result.provenance,
+        "steps": result.steps,
         "versions": library_versions(),
     }
 

@@ -29,6 +29,7 @@ from recipeopt.exceptions import NoMeasurementsError
 from recipeopt.history import build_tasks, history_hash, history_paths, read_history
 from recipeopt.meta.pretrain import MetaConfig, Progress, meta_train
 from recipeopt.objective import Objective
+from recipeopt.runtime import torch_threads, training_threads
 from recipeopt.space import Space
 from recipeopt.spec import CampaignSpec
 from recipeopt.strategy.config import StrategyConfig
@@ -171,7 +172,7 @@ class MetaPrior:
             digest = hashlib.sha256(history.to_csv(index=False).encode()).hexdigest()[:16]
             files = 0
         tasks = build_tasks(history, self.space, self.objective)
-        with torch.random.fork_rng():
+        with torch.random.fork_rng(), torch_threads(training_threads()):
             torch.manual_seed(seed)
             result = meta_train(tasks, config, seed=seed, on_epoch=on_epoch)
         target = out or self.path(algorithm)

@@ -115,6 +115,8 @@ class EnsembleFit:
         steps: Adaptation steps chosen on held-out runs (adapted ensembles only).
         lr: Inner learning rate of those steps (adapted ensembles only; below the
             checkpoint's when its own diverged on these runs).
+        fold_of: ``n`` fold of each run in the cross-validation (or None), so
+            another model can be cross-validated on the same folds.
     """
 
     model: DeepEnsemble
@@ -122,6 +124,7 @@ class EnsembleFit:
     cv_std: Tensor | None = None
     steps: int | None = None
     lr: float | None = None
+    fold_of: Tensor | None = None
 
     def cv_error(self, Y: Tensor, weights: Tensor) -> float:
         """Return the held-out mean squared error of the weighted objective ``Y @ weights``."""
@@ -248,7 +251,10 @@ def fit_ensemble(X: Tensor, Y: Tensor, config: EnsembleConfig, seed: int) -> Ens
     cv_mean, cv_std = held_out(pred.to(X), fold_of, s, standardize)
     spread = spread_factor(Y, cv_mean, cv_std)
     return EnsembleFit(
-        DeepEnsemble(net, final, spread, standardize), cv_mean=cv_mean, cv_std=cv_std
+        DeepEnsemble(net, final, spread, standardize),
+        cv_mean=cv_mean,
+        cv_std=cv_std,
+        fold_of=fold_of,
     )
 
 
@@ -468,5 +474,10 @@ def adapt_ensemble(
     _, steps, adapted, (cv_mean, cv_std) = best
     spread = spread_factor(Y, cv_mean, cv_std) if searched else default_spread
     return EnsembleFit(
-        model(adapted, spread), cv_mean=cv_mean, cv_std=cv_std, steps=steps, lr=chosen
+        model(adapted, spread),
+        cv_mean=cv_mean,
+        cv_std=cv_std,
+        steps=steps,
+        lr=chosen,
+        fold_of=fold_of,
     )

@@ -7,6 +7,7 @@ API, so what is measured is what a user gets.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,12 +29,15 @@ class LoopResult:
         provenance: How each batch was proposed (its first run's
             :class:`~recipeopt.strategy.Provenance` record): step, model,
             checkpoint, adaptation, guard decision, acquisition.
+        steps: The step that proposed each evaluated recipe, in order (a batch's
+            hedge and untried-choice runs have their own).
     """
 
     objective: list[float] = field(default_factory=list)
     seconds: list[float] = field(default_factory=list)
     methods: list[str] = field(default_factory=list)
     provenance: list[dict] = field(default_factory=list)
+    steps: list[str] = field(default_factory=list)
 
     def best_so_far(self) -> np.ndarray:
         """Return the running maximum of the noiseless objective."""
@@ -80,6 +84,8 @@ def run_loop(
         measured.insert(0, "run_id", table["run_id"].to_numpy())
         campaign.record(measured)
         result.objective.extend(float(v) for v in family.score(task, table[names]))
+        stored = campaign.runs().set_index("run_id").loc[table["run_id"], "provenance"]
+        result.steps.extend(json.loads(p).get("step", "") if p else "" for p in stored)
         last = campaign.status(fit=False)  # names the batch by its first run, not a hedge run
         result.methods.append(str(last.last_method))
         result.provenance.append(last.last_provenance or {})

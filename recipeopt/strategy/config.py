@@ -45,6 +45,11 @@ class StrategyConfig:
             the box; None is TuRBO's ``ceil(max(4/q, d/q))`` (decision 0005).
         trust_region_patience_runs: Complete runs from which ``trust_region_patience``
             applies (never before ``greedy_runs`` with ``maml-ensemble``).
+        region_restarts: Restarts of the acquisition's optimizer inside a trust region
+            (the whole space gets 8; decision 0012).
+        guard_reference: What the guard's second check compares the adapted prior
+            with: ``gp`` (a plain GP, cross-validated in closed form) or ``scratch``
+            (an ensemble trained from scratch on the runs; decision 0011).
         greedy_candidates: Random feasible recipes a greedy batch ranks (a tenth of it
             with equality constraints, where the polytope sampler is slow).
         algorithm: Meta-training algorithm: ``maml`` (second order), ``fomaml``, ``reptile``.
@@ -65,6 +70,8 @@ class StrategyConfig:
     trust_region: bool = True
     trust_region_patience: int | None = 1
     trust_region_patience_runs: int = 44
+    region_restarts: int = 8
+    guard_reference: Literal["gp", "scratch"] = "scratch"
     greedy_candidates: int = 20_000
     algorithm: Literal["maml", "fomaml", "reptile"] = "maml"
     inner_steps: int = 5
@@ -106,6 +113,7 @@ class StrategyConfig:
             "hedge": (0, 256),
             "trust_region_patience_runs": (0, 100_000),
             "greedy_candidates": (16, 1_000_000),
+            "region_restarts": (1, 64),
             "inner_steps": (1, 50),
             "meta_epochs": (1, 100_000),
             "hidden": (4, 1024),

@@ -17,7 +17,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Literal
 
-Step = Literal["design", "random", "prior-ranked", "hedge", "qlognei"]
+Step = Literal["design", "random", "prior-ranked", "hedge", "qlognei", "choice"]
 ModelKind = Literal["none", "prior", "adapted-prior", "scratch-ensemble", "gp", "residual-gp"]
 GuardDecision = Literal["off", "too-few-runs", "kept", "set-aside"]
 
@@ -40,7 +40,8 @@ class Provenance:
         step: ``design`` (space-filling Sobol), ``random``, ``prior-ranked`` (the
             model's best predicted recipes among random feasible ones), ``hedge``
             (qLogNEI on a plain GP over the whole space, the rest of the batch
-            pending) or ``qlognei`` (BoTorch's qLogNoisyExpectedImprovement).
+            pending), ``qlognei`` (BoTorch's qLogNoisyExpectedImprovement) or
+            ``choice`` (the first run of a categorical choice no run had tried).
         model: The model that proposed it (and predicted its metrics).
         checkpoint: Identity of the meta-trained checkpoint, if the model used one.
         adaptation_steps: SGD steps the prior was adapted for, if adapted.
@@ -52,6 +53,7 @@ class Provenance:
         candidates: How many random recipes a ranked step ranked.
         center: Run id the trust region was centred on (``qlognei`` in a box).
         box_side: Side of the trust region on the unit cube.
+        choice: The untried choice a ``choice`` run tries (``catalyst = P1-L5``).
     """
 
     step: Step
@@ -65,6 +67,7 @@ class Provenance:
     candidates: int | None = None
     center: str | None = None
     box_side: float | None = None
+    choice: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """Return the record as a JSON-ready dict, without empty fields."""
@@ -97,6 +100,8 @@ class Provenance:
                 text = "ranked by the ensemble fitted to this recipe"
         elif self.step == "hedge":
             text = "explores: plain GP"
+        elif self.step == "choice":
+            text = f"tries {self.choice} for the first time ({words})"
         elif self.center:
             text = f"refines around {self.center} ({words})"
         else:

@@ -3,6 +3,8 @@
 * :func:`design` — a scrambled-Sobol (or random) design, new recipes only;
 * :func:`prior_ranked` — the model's best predicted recipes among random feasible ones;
 * :func:`hedge` — qLogNEI on a plain GP over the whole space, the rest of the batch pending;
+* :func:`untried_choice` — the most promising recipe with a categorical choice no run
+  has tried yet, unless the model is confident every such choice is worse;
 * :func:`qlognei` — BoTorch's qLogNEI, optimized over the cube or a trust region, with
   rounding repaired: rows that repeat a recipe or break a constraint after snapping
   to the step grid are replaced by the best new feasible recipes
@@ -20,10 +22,11 @@ import torch
 from botorch.optim import optimize_acqf_discrete
 from torch import Tensor
 
-from recipeopt.acquisition import build_acquisition, greedy_batch, optimize, predict
+from recipeopt.acquisition import Prediction, build_acquisition, greedy_batch, optimize, predict
 from recipeopt.design import Kind, candidate_pool, initial_design, new_feasible_points, shortfall
 from recipeopt.objective import Objective
 from recipeopt.space import Space, same_recipe
+from recipeopt.strategy.failures import SuccessModel, SuccessWeighted
 
 if TYPE_CHECKING:
     from botorch.models.model import Model
@@ -50,8 +53,12 @@ def prior_ranked(
     candidates: int,
     seed: int,
     used: np.ndarray,
+    success: SuccessModel | None = None,
 ) -> np.ndarray:
-    """Return the ``q`` recipes ``model`` predicts best of ``candidates`` random feasible ones."""
+    """Return the ``q`` recipes ``model`` predicts best of ``candidates`` random feasible ones.
+
+    With a ``success`` model, each candidate's score is weighed by its probability of success.
+    """
     pool = candidate_pool(space, candidates, seed=seed, exclude=used)
     if len(pool) < q:
         raise shortfall(space, len(pool), q)
@@ -62,15 +69,26 @@ def prior_ranked(
         q,
         A=torch.as_tensor(objective.constraint_matrix),
         b=torch.as_tensor(objective.constraint_offset),
+        success=None if success is None else success.probability,
     )
     return pool[chosen]
 
 
 def acquisition(
-    model: Model, objective: Objective, X: Tensor, X_pending: Tensor, *, seed: int
+    model: Model,
+    objective: Objective,
+    X: Tensor,
+    X_pending: Tensor,
+    *,
+    seed: int,
+    success: SuccessModel | None = None,
 ) -> Any:
-    """Return qLogNEI on the weighted objective, with the outcome constraints and pending runs."""
-    return build_acquisition(
+    """Return qLogNEI on the weighted objective, with the outcome constraints and pending runs.
+
+    With a ``success`` model, weighed by the batch's probability of success
+    (:class:`~recipeopt.strategy.failures.SuccessWeighted`).
+    """
+    acqf = build_acquisition(
         model,
         objective.mc_objective(),
         X,
@@ -78,6 +96,7 @@ def acquisition(
         seed=seed,
         constraints=objective.outcome_callables(),
     )
+    return acqf if success is None else SuccessWeighted(acqf, success)
 
 
 def qlognei(
@@ -88,14 +107,20 @@ def qlognei(
     region: np.ndarray | None,
     used: np.ndarray,
     seed: int,
+    restarts: int | None = None,
 ) -> np.ndarray:
-    """Optimize ``acqf`` over the cube (or the trust region ``region``); return ``q`` recipes."""
+    """Optimize ``acqf`` over the cube (or the trust region ``region``); return ``q`` recipes.
+
+    ``restarts`` sets the optimizer's restarts (and 64 raw samples per restart);
+    None keeps the optimizer's defaults.
+    """
     bounds = np.stack([np.zeros(space.dim), np.ones(space.dim)]) if region is None else region
     bounds = bounds.copy()
     fixed_cube = space.fixed_cube()
     for j, u in fixed_cube.items():
         bounds[:, j] = u
-    candidates = optimize(acqf, bounds, q=q, space=space, seed=seed, fixed=fixed_cube)
+    effort = {} if restarts is None else {"num_restarts": restarts, "raw_samples": 64 * restarts}
+    candidates = optimize(acqf, bounds, q=q, space=space, seed=seed, fixed=fixed_cube, **effort)
     values = space.snap_feasible(space.from_cube(candidates.numpy(), snap=False))
     return _replace_unusable(space, values, used, acqf, bounds, seed)
 
@@ -111,6 +136,7 @@ def hedge(
     *,
     used: np.ndarray,
     seed: int,
+    success: SuccessModel | None = None,
 ) -> np.ndarray:
     """Return ``q`` recipes of qLogNEI on the plain ``gp`` over the whole space.
 
@@ -118,28 +144,114 @@ def hedge(
     as pending runs, so these recipes hedge the batch against a prior that misleads.
     """
     cube = torch.as_tensor(space.to_cube(chosen))
-    acqf = acquisition(gp, objective, X, torch.cat([X_pending.to(cube), cube]), seed=seed)
+    pending = torch.cat([X_pending.to(cube), cube])
+    acqf = acquisition(gp, objective, X, pending, seed=seed, success=success)
     taken = np.concatenate([used.reshape(-1, space.dim), cube.numpy()])
     return qlognei(acqf, space, q, region=None, used=taken, seed=seed)
 
 
-def predictions(
-    model: Model, objective: Objective, space: Space, values: np.ndarray
-) -> list[dict[str, list[float | None]]]:
-    """Return each recipe's predicted metrics, objective (and feasibility) as ``[mean, std]``.
-
-    Metric means are clipped to their physical limits; the probability of meeting
-    every outcome constraint has no spread (``[p, None]``).
-    """
-    p = predict(
+def predict_at(model: Model, objective: Objective, space: Space, values: np.ndarray) -> Prediction:
+    """Summarize ``model``'s posterior at recipes ``values`` (process units) for ``objective``."""
+    return predict(
         model,
         torch.as_tensor(space.to_cube(values)),
         torch.as_tensor(objective.weights),
         torch.as_tensor(objective.constraint_matrix),
         torch.as_tensor(objective.constraint_offset),
     )
+
+
+#: An untried choice is explored while its optimistic value (mean + OPTIMISM x sd of the
+#: objective) can beat the best run.
+OPTIMISM = 2.0
+
+
+def untried_choice(
+    model: Model,
+    objective: Objective,
+    space: Space,
+    tried: np.ndarray,
+    incumbent: float,
+    *,
+    candidates: int,
+    seed: int,
+    used: np.ndarray,
+    success: SuccessModel | None = None,
+) -> tuple[np.ndarray, str] | None:
+    """Return the most promising recipe with a choice no run has tried, and that choice.
+
+    For each free categorical parameter, each choice that no row of ``tried``
+    holds is given to random feasible new recipes, which the model ranks by
+    their optimistic objective (mean + :data:`OPTIMISM` standard deviations,
+    times the probability of meeting the outcome constraints). A choice whose
+    best optimistic value is below ``incumbent`` is one the model is confident
+    is worse: it is not tried. Of the rest, the choice with the highest value
+    is returned (with its best recipe), or None.
+
+    Args:
+        model: The model proposing the batch.
+        objective: The weighted objective.
+        space: The space (pinned parameters are not explored).
+        tried: ``k x d`` process values of the complete and pending runs.
+        incumbent: The best run's objective (normalized; ``-inf`` if none).
+        candidates: Random feasible recipes per choice.
+        seed: Seed of the candidates.
+        used: ``u x d`` unit-cube points of every recipe already in the campaign.
+        success: Weighs each candidate by its probability of success, if given.
+    """
+    untried = [
+        (j, code)
+        for j, labels in sorted(space.categorical.items())
+        if space.names[j] not in space.fixed
+        for code in range(len(labels))
+        if not np.any(np.isclose(tried[:, j], code))
+    ]
+    if not untried:
+        return None
+    pool = candidate_pool(space, candidates, seed=seed, exclude=used)
+    best: tuple[float, np.ndarray, str] | None = None
+    for j, code in untried:
+        options = pool.copy()
+        options[:, j] = code
+        options = options[space.feasible(options)]
+        if used.size:
+            options = options[~same_recipe(space.to_cube(options), used).any(axis=1)]
+        if not len(options):
+            continue
+        p = predict_at(model, objective, space, options)
+        optimistic = (p.objective_mean + OPTIMISM * p.objective_std) * p.feasibility
+        if success is not None:
+            with torch.no_grad():
+                optimistic = optimistic * success.probability(
+                    torch.as_tensor(space.to_cube(options))
+                )
+        i = int(torch.argmax(optimistic))
+        value = float(optimistic[i])
+        if value >= incumbent and (best is None or value > best[0]):
+            best = (value, options[i], f"{space.names[j]} = {space.categorical[j][code]}")
+    return None if best is None else (best[1], best[2])
+
+
+def predictions(
+    model: Model,
+    objective: Objective,
+    space: Space,
+    values: np.ndarray,
+    success: SuccessModel | None = None,
+) -> list[dict[str, list[float | None]]]:
+    """Return each recipe's predicted metrics, objective (and feasibility) as ``[mean, std]``.
+
+    Metric means are clipped to their physical limits; the probability of meeting
+    every outcome constraint has no spread (``[p, None]``), nor has the
+    probability that the run succeeds (``success``, with a success model).
+    """
+    p = predict_at(model, objective, space, values)
     # NOTE: a model may predict past what is physically possible (yield 100.1 %); the
     # mean is clipped to the metric's limits, the spread is the model's.
+    chance = None
+    if success is not None:
+        with torch.no_grad():
+            chance = success.probability(torch.as_tensor(space.to_cube(values))).numpy()
     mean_u = objective.clip(objective.denormalize(p.mean.numpy()))
     std_u = objective.denormalize_std(p.std.numpy())
     out = []
@@ -150,6 +262,8 @@ def predictions(
         predicted["objective"] = [float(p.objective_mean[i]), float(p.objective_std[i])]
         if objective.constraints:  # a probability: no spread
             predicted["feasibility"] = [float(p.feasibility[i]), None]
+        if chance is not None:
+            predicted["success"] = [float(chance[i]), None]
         out.append(predicted)
     return out
 
