@@ -34,6 +34,7 @@ from recipeopt.benchmark.plots import pyplot
 
 if TYPE_CHECKING:
     from recipeopt.campaign import Campaign
+    from recipeopt.strategy.provenance import Provenance
 
 #: Random feasible recipes the partial dependence averages over.
 BACKGROUND = 256
@@ -84,12 +85,15 @@ def build_report(campaign: Campaign, *, seed: int | None = None) -> str:
     else:
         best = status.best[["run_id", *campaign.space.names, *campaign.objective.names]]
         parts.append(_table(pd.DataFrame([best]).assign(objective=status.best["objective"])))
+    fitted = _fit(campaign, runs, seed)
+    parts.append("<h2>Whether to go on</h2>")
+    parts.append(_outlook(campaign, runs, fitted, seed))
     parts.append("<h2>Progress</h2>")
     parts.append(_progress(campaign, runs))
     parts.append("<h2>Predicted against observed</h2>")
     parts.append(_calibration(campaign, complete))
     parts.append("<h2>Which setpoints matter</h2>")
-    parts.append(_importance(campaign, runs, complete, seed))
+    parts.append(_importance(campaign, fitted, len(complete), seed))
     parts.append("<h2>Batches</h2>")
     parts.append(_batches(campaign, runs))
     parts.append("<h2>Runs</h2>")
@@ -169,22 +173,60 @@ def _calibration(campaign: Campaign, complete: pd.DataFrame) -> str:
     )
 
 
-def _importance(campaign: Campaign, runs: pd.DataFrame, complete: pd.DataFrame, seed: int) -> str:
+def _fit(campaign: Campaign, runs: pd.DataFrame, seed: int) -> tuple[Any, Provenance] | None:
+    """Fit the model ``suggest`` would use (None with fewer than 4 complete runs)."""
+    if len(campaign.usable(runs)) < 4:
+        return None
+    X, Y = campaign.training_data(runs)
+    model, provenance = campaign.fit_model(campaign.spec.method, X, Y, seed=seed)
+    if model is None:  # the guard sent the start-up back to the design
+        model, provenance = campaign.fit_model("ensemble", X, Y, seed=seed)
+    return model, provenance
+
+
+def _outlook(
+    campaign: Campaign, runs: pd.DataFrame, fitted: tuple[Any, Provenance] | None, seed: int
+) -> str:
+    """The stop signal under the current model, in one sentence."""
+    from recipeopt.strategy.outlook import outlook
+    from recipeopt.strategy.surrogates import OUTLOOK_CANDIDATES
+
+    scores = campaign.scores(campaign.usable(runs))
+    if fitted is None or not np.isfinite(scores).any():
+        return "<p>Needs at least 4 complete runs and one that meets the outcome constraints.</p>"
+    ahead = outlook(
+        fitted[0],
+        campaign.objective,
+        campaign.space,
+        float(np.nanmax(scores)),
+        margin=campaign.spec.objective.margin,
+        q=campaign.spec.batch_size,
+        candidates=OUTLOOK_CANDIDATES,
+        seed=seed,
+        used=campaign.space.to_cube(campaign.space.values(runs)),
+    )
+    if ahead is None:
+        return "<p>No new feasible recipe is left to try.</p>"
+    return (
+        f"<p><b>{_e(ahead.sentence()[0].upper() + ahead.sentence()[1:])}.</b> Best run "
+        f"{ahead.best:.3f}, best predicted {ahead.predicted_best:.3f} on the 0-1 objective "
+        f"scale (margin {ahead.margin:g}, objective.margin in the campaign file).</p>"
+    )
+
+
+def _importance(
+    campaign: Campaign, fitted: tuple[Any, Provenance] | None, n: int, seed: int
+) -> str:
     """Partial dependence of the predicted objective on each setpoint, under the current model."""
     import torch
 
     from recipeopt.acquisition import predict
     from recipeopt.design import sample_feasible
 
-    if len(complete) < 4:
+    if fitted is None:
         return "<p>Needs at least 4 complete runs.</p>"
     space, objective = campaign.space, campaign.objective
-    method = campaign.spec.method
-    X, Y = campaign.training_data(runs)
-    model, provenance = campaign.fit_model(method, X, Y, seed=seed)
-    if model is None:  # the guard sent the start-up back to the design
-        model, provenance = campaign.fit_model("ensemble", X, Y, seed=seed)
-    assert model is not None
+    model, provenance = fitted
     background = sample_feasible(space, BACKGROUND, seed=seed)
     weights, A, b = (
         torch.as_tensor(v)
@@ -215,7 +257,7 @@ def _importance(campaign: Campaign, runs: pd.DataFrame, complete: pd.DataFrame, 
     out = [
         _image(fig, "setpoint importance"),
         f"<p class='note'>Model: {_e(provenance.replace(step='qlognei').sentence())}, "
-        f"fitted on {len(complete)} complete runs; each curve averages the predicted "
+        f"fitted on {n} complete runs; each curve averages the predicted "
         f"objective over {BACKGROUND} random feasible recipes.</p>",
     ]
     top = ranked[:CURVES]

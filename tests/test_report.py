@@ -96,6 +96,9 @@ def test_the_report_parses_embeds_its_plots_and_names_every_run(campaign):
     assert batches["B01"][2] == "space-filling design"
     assert batches["B03"][2] == "space-filling design"  # the failed run left the design short
     assert "refines around R" in batches["B04"][2] and "refines around R" in batches["B05"][2]
+    # The stop signal, in one sentence, under the current model.
+    html_text = build_report(campaign)
+    assert re.search(r"<b>(Likely gains remain|Diminishing returns): \d+% chance", html_text)
 
 
 def test_report_command_writes_one_file(campaign, tmp_path):
