@@ -207,8 +207,9 @@ def _outlook(
     )
     if ahead is None:
         return "<p>No new feasible recipe is left to try.</p>"
+    sentence = ahead.sentence()
     return (
-        f"<p><b>{_e(ahead.sentence()[0].upper() + ahead.sentence()[1:])}.</b> Best run "
+        f"<p><b>{_e(sentence[0].upper() + sentence[1:])}.</b> Best run "
         f"{ahead.best:.3f}, best predicted {ahead.predicted_best:.3f} on the 0-1 objective "
         f"scale (margin {ahead.margin:g}, objective.margin in the campaign file).</p>"
     )

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import torch
 
-from recipeopt import runtime as threads
+from recipeopt import runtime
 from recipeopt.campaign import Campaign
 
 
 def test_model_work_runs_on_model_threads_and_restores_the_callers_setting():
     seen: list[int] = []
 
-    @threads.model_threads
+    @runtime.model_threads
     def work() -> str:
         seen.append(torch.get_num_threads())
         return "done"
@@ -20,7 +20,7 @@ def test_model_work_runs_on_model_threads_and_restores_the_callers_setting():
     torch.set_num_threads(2)
     try:
         assert work() == "done"
-        assert seen == [threads.MODEL_THREADS]
+        assert seen == [runtime.MODEL_THREADS]
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
@@ -30,4 +30,4 @@ def test_the_commands_that_fit_models_are_wrapped():
     for name in ("suggest", "status", "fit_model", "cross_validate"):
         method = getattr(Campaign, name)
         assert method.__wrapped__.__name__ == name  # functools.wraps of model_threads
-    assert threads.training_threads() >= 1
+    assert runtime.training_threads() >= 1

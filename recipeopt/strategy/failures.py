@@ -80,7 +80,7 @@ class SuccessWeighted(AcquisitionFunction):
 
     @X_pending.setter
     def X_pending(self, value: Tensor | None) -> None:
-        pass  # AcquisitionFunction.__init__ sets it; the base keeps the pending runs
+        self.base.set_X_pending(value)  # the base keeps the pending runs
 
     def set_X_pending(self, X_pending: Tensor | None = None) -> None:
         """Set the base acquisition's pending runs."""
