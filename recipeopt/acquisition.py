@@ -25,7 +25,9 @@ from typing import Any
 
 import numpy as np
 import torch
+from botorch.acquisition.acquisition import AcquisitionFunction
 from botorch.acquisition.logei import qLogNoisyExpectedImprovement
+from botorch.acquisition.multi_objective.logei import qLogNoisyExpectedHypervolumeImprovement
 from botorch.acquisition.objective import LinearMCObjective
 from botorch.exceptions.warnings import OptimizationWarning
 from botorch.models.model import Model
@@ -34,6 +36,9 @@ from botorch.optim.initializers import initialize_q_batch
 from botorch.optim.optimize_mixed import optimize_acqf_mixed_alternating
 from botorch.posteriors.ensemble import EnsemblePosterior
 from botorch.sampling.get_sampler import get_sampler
+from botorch.utils.multi_objective.box_decompositions.non_dominated import (
+    NondominatedPartitioning,
+)
 from linear_operator.utils.warnings import NumericalWarning
 from scipy.optimize import OptimizeWarning
 from torch import Tensor
@@ -43,6 +48,10 @@ from recipeopt.space import Space
 
 #: Monte Carlo samples of the posterior per acquisition evaluation.
 MC_SAMPLES = 256
+#: Monte Carlo samples of qLogNEHVI (each sample keeps its own box decomposition of the
+#: front, and the gradient runs through all of them), and its optimizer restarts: decision 0015.
+HYPERVOLUME_SAMPLES = 32
+HYPERVOLUME_RESTARTS = 4
 #: Up to this many combinations of categorical choices are optimized one by one.
 MAX_ENUMERATED = 4
 
@@ -83,6 +92,41 @@ def build_acquisition(
     )
 
 
+def build_hypervolume_acquisition(
+    model: Model,
+    X_baseline: Tensor,
+    X_pending: Tensor | None,
+    *,
+    seed: int,
+    constraints: list[Callable[[Tensor], Tensor]] | None = None,
+) -> qLogNoisyExpectedHypervolumeImprovement:
+    """Return qLogNEHVI over the normalized metrics, aware of pending runs (Pareto mode).
+
+    The reference point is every metric's worst value (0 on the normalized
+    scale), so the hypervolume counts what the spec's ranges call progress.
+
+    Args:
+        model: A fitted BoTorch model over normalized metrics.
+        X_baseline: ``n x d`` complete runs.
+        X_pending: ``p x d`` pending runs, or None.
+        seed: Seed of the MC sampler.
+        constraints: Outcome constraints on posterior samples, feasible at ``<= 0``.
+    """
+    with torch.no_grad():
+        posterior: Any = model.posterior(X_baseline[:1])
+    sampler = get_sampler(posterior, sample_shape=torch.Size([HYPERVOLUME_SAMPLES]), seed=seed)
+    return qLogNoisyExpectedHypervolumeImprovement(
+        model=model,
+        ref_point=torch.zeros(posterior.mean.shape[-1]).to(X_baseline),
+        X_baseline=X_baseline,
+        sampler=sampler,
+        constraints=constraints or None,
+        X_pending=X_pending if X_pending is not None and len(X_pending) else None,
+        prune_baseline=True,
+        cache_root=False,
+    )
+
+
 def greedy_batch(
     model: Model,
     weights: Tensor,
@@ -92,6 +136,7 @@ def greedy_batch(
     A: Tensor,
     b: Tensor,
     success: Callable[[Tensor], Tensor] | None = None,
+    front: Tensor | None = None,
 ) -> np.ndarray:
     """Choose the ``q`` of ``choices`` the model predicts best: a greedy batch.
 
@@ -119,20 +164,52 @@ def greedy_batch(
         b: ``k`` outcome-constraint offsets.
         success: The probability that a run at each choice succeeds (scores are
             weighed by it), or None.
+        front: In Pareto mode, ``k x m`` normalized metrics of the runs that meet
+            every outcome constraint: the choices are then scored by how much
+            hypervolume their predicted metrics add to this front, one at a time
+            (each pick joins the front before the next), instead of by the
+            weighted objective.
 
     Returns:
         The ``q`` row indices into ``choices``, best first.
     """
     p = predict(model, choices, weights, A, b)
-    score = p.objective_mean if not len(b) else p.objective_mean * p.feasibility
+    weight = p.feasibility if len(b) else torch.ones_like(p.objective_mean)
     if success is not None:
         with torch.no_grad():
-            score = score * success(choices)
-    return torch.topk(score, k=min(q, len(choices))).indices.numpy()
+            weight = weight * success(choices)
+    if front is None:
+        return torch.topk(p.objective_mean * weight, k=min(q, len(choices))).indices.numpy()
+    picked: list[int] = []
+    for _ in range(min(q, len(choices))):
+        gain = hypervolume_gain(p.mean, front) * weight
+        # NOTE: once no choice adds hypervolume, the best weighted objective breaks the tie.
+        score = gain if float(gain.max()) > 0 else p.objective_mean * weight
+        score[picked] = -math.inf
+        i = int(torch.argmax(score))
+        picked.append(i)
+        front = torch.cat([front.to(p.mean), p.mean[i : i + 1]])
+    return np.array(picked)
+
+
+def hypervolume_gain(points: Tensor, front: Tensor) -> Tensor:
+    """Return the hypervolume each of ``n x m`` points would add to ``k x m`` ``front``.
+
+    On normalized metrics, from the reference point 0: the sum, over the cells of
+    the region the front does not dominate (BoTorch's box decomposition), of the
+    part of each cell the point dominates.
+    """
+    ref = torch.zeros(points.shape[-1]).to(points)
+    kept = front.to(points)
+    kept = kept[(kept > ref).all(dim=-1)]
+    cells = NondominatedPartitioning(ref_point=ref, Y=kept).get_hypercell_bounds()
+    lower, upper = cells[0], cells[1]  # c x m
+    sides = (torch.minimum(points[:, None, :], upper) - lower).clamp_min(0)
+    return sides.prod(dim=-1).sum(dim=-1)
 
 
 def optimize(
-    acq_function: qLogNoisyExpectedImprovement,
+    acq_function: AcquisitionFunction,
     bounds: np.ndarray,
     **kwargs: Any,
 ) -> Tensor:
@@ -155,7 +232,7 @@ def optimize(
 
 
 def _optimize(
-    acq_function: qLogNoisyExpectedImprovement,
+    acq_function: AcquisitionFunction,
     bounds: np.ndarray,
     *,
     q: int,
@@ -250,7 +327,7 @@ def _optimize(
 
 
 def _initial_conditions(
-    acq_function: qLogNoisyExpectedImprovement,
+    acq_function: AcquisitionFunction,
     space: Space,
     bounds: np.ndarray,
     *,

@@ -383,7 +383,12 @@ def record(campaign: str, results: str, replace: bool, allow_off_spec: bool) -> 
     "--format", "-f", "fmt", type=click.Choice(FORMATS), default="table", show_default=True
 )
 def status(campaign: str, no_fit: bool, fmt: str) -> None:
-    """Show run counts, the best run, and how well the model fits the runs."""
+    """Show run counts, the best run, and how well the model fits the runs.
+
+    In Pareto mode, also the runs on the trade-off front and its hypervolume.
+    """
+    from recipeopt.tradeoff import hypervolume_by_batch, pareto_front
+
     c = _load(campaign)
     with _status("Cross-validating the model…") if not no_fit else nullcontext():
         st = c.status(fit=not no_fit)
@@ -398,6 +403,10 @@ def status(campaign: str, no_fit: bool, fmt: str) -> None:
             "excluded": [] if st.excluded is None else st.excluded.to_dict("records"),
             "outlook": None if st.outlook is None else asdict(st.outlook),
         }
+        if c.objective.pareto:
+            runs = c.runs()
+            payload["pareto_front"] = json.loads(pareto_front(c, runs).to_json(orient="records"))
+            payload["hypervolume"] = hypervolume_by_batch(c, runs).to_dict("records")
         click.echo(json.dumps(payload, indent=2))
         return
     counts = ", ".join(f"{v} {k}" for k, v in st.counts.items())
@@ -417,6 +426,18 @@ def status(campaign: str, no_fit: bool, fmt: str) -> None:
 
         best = pd.DataFrame([st.best[["run_id", *c.space.names, *c.objective.names, "objective"]]])
         _render(best, fmt if fmt != "json" else "table", title="Best complete run", units=_units(c))
+    if c.objective.pareto:
+        runs = c.runs()
+        front, volume = pareto_front(c, runs), hypervolume_by_batch(c, runs)
+        if len(front):
+            _render(
+                front,
+                fmt,
+                title=f"Trade-off: {len(front)} runs on the Pareto front "
+                f"(hypervolume {volume['hypervolume'].iloc[-1]:.3f} after "
+                f"{len(volume)} batches; 0 is every metric at its worst)",
+                units=_units(c),
+            )
     if st.excluded is not None and len(st.excluded):
         _render(
             st.excluded.rename(columns={"run_id": "run"}),

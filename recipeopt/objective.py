@@ -34,17 +34,29 @@ if TYPE_CHECKING:
 
 
 class Objective:
-    """Metric normalization and the weighted objective of a campaign."""
+    """Metric normalization, the weighted objective and the Pareto front of a campaign.
+
+    Args:
+        metrics: The metrics.
+        constraints: Outcome constraints.
+        mode: ``weighted`` (batches maximize the weighted score) or ``pareto``
+            (batches grow the hypervolume over the normalized metrics; the weighted
+            score still orders tables).
+    """
 
     def __init__(
-        self, metrics: list[Metric], constraints: list[LinearConstraint] | None = None
+        self,
+        metrics: list[Metric],
+        constraints: list[LinearConstraint] | None = None,
+        mode: str = "weighted",
     ) -> None:
+        self.mode = mode
         self.metrics = list(metrics)
         self.constraints = list(constraints or [])
         self.names = [m.name for m in self.metrics]
         self.worst = np.array([m.range[0] for m in self.metrics], dtype=float)
         self.best = np.array([m.range[1] for m in self.metrics], dtype=float)
-        raw = np.array([m.weight for m in self.metrics], dtype=float)
+        raw = np.array([1.0 if m.weight is None else m.weight for m in self.metrics], dtype=float)
         self.weights = raw / raw.sum()
         self.constraint_matrix, self.constraint_offset = self._normalized_constraints()
         #: ``2 x m`` physical limits of each metric in units (infinite where unlimited).
@@ -66,7 +78,14 @@ class Objective:
     @classmethod
     def from_spec(cls, spec: CampaignSpec) -> Objective:
         """Build the objective of a validated campaign spec."""
-        return cls(spec.objective.metrics, spec.objective.outcome_constraints())
+        return cls(
+            spec.objective.metrics, spec.objective.outcome_constraints(), spec.objective.mode
+        )
+
+    @property
+    def pareto(self) -> bool:
+        """Whether batches trade the metrics off (``mode: pareto``) instead of weighing them."""
+        return self.mode == "pareto"
 
     @property
     def num_metrics(self) -> int:
@@ -105,6 +124,46 @@ class Objective:
         """Return which rows of ``n x m`` metric values (units) meet every outcome constraint."""
         Y = self.normalize(values)
         return np.all(Y @ self.constraint_matrix.T + self.constraint_offset <= 1e-9, axis=-1)
+
+    def pareto_front(self, values: np.ndarray) -> np.ndarray:
+        """Return which rows of ``n x m`` metric values (units) are on the Pareto front.
+
+        A row is on it when it meets every outcome constraint and no other such
+        row is at least as good in every metric and better in one. Rows with a
+        missing value are not.
+        """
+        import torch
+        from botorch.utils.multi_objective.pareto import is_non_dominated
+
+        values = np.asarray(values, dtype=float).reshape(-1, self.num_metrics)
+        usable = np.isfinite(values).all(axis=1)
+        usable[usable] = self.feasible(values[usable])
+        front = np.zeros(len(values), dtype=bool)
+        if usable.any():
+            Y = torch.as_tensor(self.normalize(values[usable]))
+            front[np.flatnonzero(usable)] = is_non_dominated(Y, deduplicate=False).numpy()
+        return front
+
+    def hypervolume(self, values: np.ndarray) -> float:
+        """Return the hypervolume the rows of ``values`` (units) dominate.
+
+        Measured on the normalized metrics (each 0..1 over its spec ``range``) from
+        the reference point of every metric's worst value, over the rows that meet
+        every outcome constraint: 0 with none beyond the reference point, 1 if one
+        run reached the best end of every range.
+        """
+        import torch
+        from botorch.utils.multi_objective.box_decompositions.dominated import (
+            DominatedPartitioning,
+        )
+
+        values = np.asarray(values, dtype=float).reshape(-1, self.num_metrics)
+        front = values[self.pareto_front(values)]
+        if not len(front):
+            return 0.0
+        Y = torch.as_tensor(self.normalize(front))
+        partitioning = DominatedPartitioning(ref_point=torch.zeros(self.num_metrics).to(Y), Y=Y)
+        return float(partitioning.compute_hypervolume())
 
     def outcome_callables(self) -> list[Callable[[Tensor], Tensor]]:
         """Return one callable per outcome constraint, ``... x m -> ...``, feasible at ``<= 0``."""

@@ -90,6 +90,9 @@ def build_report(campaign: Campaign, *, seed: int | None = None) -> str:
     parts.append(_outlook(campaign, runs, fitted, seed))
     parts.append("<h2>Progress</h2>")
     parts.append(_progress(campaign, runs))
+    if campaign.objective.pareto:
+        parts.append("<h2>Trade-off</h2>")
+        parts.append(_tradeoff(campaign, runs))
     parts.append("<h2>Predicted against observed</h2>")
     parts.append(_calibration(campaign, complete))
     parts.append("<h2>Which setpoints matter</h2>")
@@ -142,6 +145,38 @@ def _progress(campaign: Campaign, runs: pd.DataFrame) -> str:
         _image(fig, "best objective and best run's metrics after each batch")
         + f"<p class='note'>Objective: 0 is every metric at the worst of its range, 1 at the "
         f"best. Outcome constraints (red, dashed): {_e(rules)}.</p>"
+    )
+
+
+def _tradeoff(campaign: Campaign, runs: pd.DataFrame) -> str:
+    """Pareto mode: the front of the complete runs, and its hypervolume after each batch."""
+    from recipeopt.tradeoff import hypervolume_by_batch, pareto_front
+
+    front, volume = pareto_front(campaign, runs), hypervolume_by_batch(campaign, runs)
+    if not len(front):
+        return "<p>No complete run meets the outcome constraints yet.</p>"
+    names = campaign.objective.names
+    pairs = [(names[i], names[j]) for i in range(len(names)) for j in range(i + 1, len(names))]
+    plt = pyplot()
+    fig, axes = plt.subplots(1, 1 + len(pairs), figsize=(3.4 * (1 + len(pairs)), 3.2))
+    axes = np.atleast_1d(axes)
+    axes[0].plot(np.arange(1, len(volume) + 1), volume["hypervolume"], marker="o")
+    axes[0].set(title="hypervolume so far", xlabel="batch", ylim=(0, None))
+    complete = campaign.usable(runs)
+    units = {m.name: m.unit for m in campaign.spec.objective.metrics}
+    for ax, (a, b) in zip(axes[1:], pairs, strict=True):
+        ax.scatter(complete[a], complete[b], s=10, color="lightgray", label="runs")
+        ordered = front.sort_values(a)
+        ax.plot(ordered[a], ordered[b], "o", color="C1", ms=5, label="Pareto front")
+        ax.set(xlabel=f"{a} ({units[a]})", ylabel=f"{b} ({units[b]})")
+    axes[1].legend(fontsize=7)
+    fig.tight_layout()
+    return (
+        _image(fig, "hypervolume after each batch, and the Pareto front per pair of metrics")
+        + f"<p class='note'>{len(front)} runs on the Pareto front (no other run that meets "
+        "the outcome constraints is at least as good in every metric). Hypervolume: 0 is no "
+        "run beyond every metric's worst value, 1 one run at the best end of every range.</p>"
+        + _table(front)
     )
 
 

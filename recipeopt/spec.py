@@ -240,7 +240,8 @@ class Metric(_Record):
         name: Column name in results files.
         unit: Unit shown to the engineer.
         direction: ``"maximize"`` or ``"minimize"``.
-        weight: Non-negative weight in the objective.
+        weight: Non-negative weight in the weighted objective (optional with
+            ``objective.mode: pareto``, where it only orders tables; default 1).
         range: ``[worst, best]`` in ``unit``; maps the metric to 0 (worst) .. 1 (best).
         limits: ``[low, high]``: the physically possible values (``null`` for no
             limit on a side); a recorded value outside them is rejected. Default
@@ -252,7 +253,7 @@ class Metric(_Record):
     name: str = Field(pattern=_NAME)
     unit: str = ""
     direction: Literal["maximize", "minimize"]
-    weight: float
+    weight: float | None = None
     range: tuple[float, float]
     limits: tuple[float | None, float | None] | None = None
 
@@ -278,8 +279,8 @@ class Metric(_Record):
 
     @field_validator("weight")
     @classmethod
-    def _weight_non_negative(cls, weight: float) -> float:
-        if not (math.isfinite(weight) and weight >= 0):
+    def _weight_non_negative(cls, weight: float | None) -> float | None:
+        if weight is not None and not (math.isfinite(weight) and weight >= 0):
             raise ValueError(f"weight must be zero or positive, got {weight:g}")
         return weight
 
@@ -318,9 +319,13 @@ def implied_limits(unit: str) -> tuple[float | None, float | None]:
 
 
 class Objective(_Record):
-    """The weighted objective: each metric normalized by its range, then weighted.
+    """The objective: each metric normalized by its range, then weighted (or traded off).
 
     Attributes:
+        mode: ``weighted`` (default): batches maximize the weighted sum of the
+            normalized metrics. ``pareto``: batches grow the hypervolume of the
+            Pareto front over the metrics (from each metric's worst ``range``
+            value), so the engineer sees the trade-off before fixing weights.
         metrics: The metrics and their weights.
         constraints: Outcome constraints a recipe must meet to count, written
             over metric names in their units, e.g. ``"defects <= 0.5"``.
@@ -328,6 +333,7 @@ class Objective(_Record):
             stop signal asks how likely the next batch beats the best run by it.
     """
 
+    mode: Literal["weighted", "pareto"] = "weighted"
     metrics: list[Metric] = Field(min_length=1)
     constraints: list[str] = Field(default_factory=list)
     margin: float = Field(default=0.01, gt=0, le=1)
@@ -348,12 +354,25 @@ class Objective(_Record):
 
     @field_validator("metrics")
     @classmethod
-    def _unique_and_weighted(cls, metrics: list[Metric]) -> list[Metric]:
+    def _unique(cls, metrics: list[Metric]) -> list[Metric]:
         if (twice := _first_duplicate([m.name for m in metrics])) is not None:
             raise ValueError(f"duplicate metric name {twice!r}; give each metric its own name")
-        if not any(m.weight > 0 for m in metrics):
-            raise ValueError("every weight is zero; give at least one metric a positive weight")
         return metrics
+
+    @model_validator(mode="after")
+    def _weighted(self) -> Objective:
+        if self.mode == "pareto":
+            if len(self.metrics) < 2:
+                raise ValueError("mode: pareto trades off at least two metrics; add one")
+            return self
+        for i, m in enumerate(self.metrics):
+            if m.weight is None:
+                raise ValueError(
+                    f"metrics[{i}] ({m.name}): no weight; give it one, or set mode: pareto"
+                )
+        if not any(m.weight for m in self.metrics):
+            raise ValueError("every weight is zero; give at least one metric a positive weight")
+        return self
 
     @model_validator(mode="after")
     def _outcome_constraints_valid(self) -> Objective:

@@ -630,3 +630,20 @@ def test_dep7_maml_loop_with_choices_equality_and_same_in_batch(tmp_path):
     records = provenance(campaign)
     assert (records[0]["step"], records[0]["model"]) == ("prior-ranked", "prior")
     assert campaign.status(fit=False).last_provenance["adaptation_steps"] is not None
+
+
+def test_the_learned_prior_ranks_pareto_batches_by_the_front_they_widen(maml42):
+    maml42.write_text(
+        maml42.read_text().replace(
+            "objective:\n  metrics:", "objective:\n  mode: pareto\n  metrics:"
+        )
+    )
+    campaign = variant(load(maml42), guard=False)
+    assert campaign.objective.pareto
+    campaign.record(fake_results(campaign.suggest(seed=3)))
+    campaign.suggest(seed=3)
+    records = provenance(campaign)
+    assert [r["step"] for r in records] == ["prior-ranked"] * 7 + ["hedge"]
+    assert {r["acquisition"] for r in records[:7]} == {"hypervolume gain of the mean"}
+    assert records[-1]["acquisition"] == "qLogNEHVI" and records[-1]["model"] == "gp"
+    assert campaign.runs()["model"].iloc[-1] == "explores: plain GP, for the trade-off front"

@@ -104,8 +104,14 @@ class Provenance:
             text = f"tries {self.choice} for the first time ({words})"
         elif self.center:
             text = f"refines around {self.center} ({words})"
+        elif self.acquisition == "qLogNEHVI":
+            text = f"widens the trade-off front ({words})"
         else:
             text = f"best expected improvement ({words})"
+        if self.step in ("prior-ranked", "hedge") and (self.acquisition or "").startswith(
+            ("hypervolume", "qLogNEHVI")
+        ):
+            text += ", for the trade-off front"
         if self.guard == "set-aside":
             text += "; the learned prior was set aside (it mispredicted this recipe's runs)"
         return text

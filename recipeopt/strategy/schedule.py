@@ -141,6 +141,8 @@ def propose(ctx: Context) -> list[NewRun]:
         return _design(ctx, chosen.replace(step="design", acquisition="Sobol"))
     space, config, n = ctx.space, ctx.config, len(ctx.X)
     success = _success(ctx)
+    pareto = ctx.objective.pareto
+    acquisition = "qLogNEHVI" if pareto else "qLogNEI"
     equality = any(c.op == "==" for c in space.constraints)
     count = config.greedy_candidates // 10 if equality else config.greedy_candidates
     greedy = n == 0 or (
@@ -150,7 +152,9 @@ def propose(ctx: Context) -> list[NewRun]:
         # NOTE: a greedy batch trusts the prior, so once the guard sets the prior aside,
         # qLogNEI proposes instead (decision 0002).
         provenance = chosen.replace(
-            step="prior-ranked", acquisition="posterior mean", candidates=count
+            step="prior-ranked",
+            acquisition="hypervolume gain of the mean" if pareto else "posterior mean",
+            candidates=count,
         )
 
         ranker = model
@@ -165,6 +169,7 @@ def propose(ctx: Context) -> list[NewRun]:
                 seed=ctx.seed,
                 used=ctx.used,
                 success=success,
+                Y=ctx.Y,
             )
     else:
         if ctx.method == "maml-ensemble" and config.residual_gp and chosen.model != "gp":
@@ -177,7 +182,7 @@ def propose(ctx: Context) -> list[NewRun]:
         restarts = config.region_restarts if box else None
         provenance = chosen.replace(
             step="qlognei",
-            acquisition="qLogNEI",
+            acquisition=acquisition,
             center=box.center if box else None,
             box_side=box.side if box else None,
         )
@@ -185,7 +190,14 @@ def propose(ctx: Context) -> list[NewRun]:
         def propose_values(space: Space, q: int) -> np.ndarray:
             region = box.bounds if box else None
             return steps.qlognei(
-                acqf, space, q, region=region, used=ctx.used, seed=ctx.seed, restarts=restarts
+                acqf,
+                space,
+                q,
+                region=region,
+                used=ctx.used,
+                seed=ctx.seed,
+                restarts=restarts,
+                pareto=pareto,
             )
 
     if ctx.same_in_batch:  # choose the shared values with the best single recipe, then the batch
@@ -222,7 +234,9 @@ def propose(ctx: Context) -> list[NewRun]:
             seed=ctx.seed,
             success=success,
         )
-        parts.append(_Part(hedged, gp, Provenance(step="hedge", model="gp", acquisition="qLogNEI")))
+        parts.append(
+            _Part(hedged, gp, Provenance(step="hedge", model="gp", acquisition=acquisition))
+        )
     return _runs(ctx, space, parts, success=success)
 
 
@@ -241,12 +255,15 @@ def _success(ctx: Context) -> SuccessModel | None:
 def trust_box(ctx: Context) -> Box | None:
     """Return the trust region qLogNEI searches, or None (the whole space).
 
-    The ensemble methods search a box around the best run (``trust_region``). Its
+    The ensemble methods search a box around the best run (``trust_region``; not in
+    Pareto mode). Its
     patience applies from ``trust_region_patience_runs`` complete runs on, and
     with ``maml-ensemble`` never before ``greedy_runs``.
     """
     config = ctx.config
-    if ctx.method not in ENSEMBLE_METHODS or not config.trust_region:
+    # NOTE: a Pareto front has no single best run to centre a box on: Pareto mode
+    # searches the whole space.
+    if ctx.method not in ENSEMBLE_METHODS or not config.trust_region or ctx.objective.pareto:
         return None
     start = max(
         config.trust_region_patience_runs, config.greedy_runs * (ctx.method == "maml-ensemble")

@@ -3,6 +3,8 @@
 * :func:`design` — a scrambled-Sobol (or random) design, new recipes only;
 * :func:`prior_ranked` — the model's best predicted recipes among random feasible ones;
 * :func:`hedge` — qLogNEI on a plain GP over the whole space, the rest of the batch pending;
+  (in Pareto mode, every qLogNEI here is qLogNEHVI over the metrics, and the
+  prior ranks recipes by the hypervolume their predicted metrics add);
 * :func:`untried_choice` — the most promising recipe with a categorical choice no run
   has tried yet, unless the model is confident every such choice is worse;
 * :func:`qlognei` — BoTorch's qLogNEI, optimized over the cube or a trust region, with
@@ -22,7 +24,15 @@ import torch
 from botorch.optim import optimize_acqf_discrete
 from torch import Tensor
 
-from recipeopt.acquisition import Prediction, build_acquisition, greedy_batch, optimize, predict
+from recipeopt.acquisition import (
+    HYPERVOLUME_RESTARTS,
+    Prediction,
+    build_acquisition,
+    build_hypervolume_acquisition,
+    greedy_batch,
+    optimize,
+    predict,
+)
 from recipeopt.design import Kind, candidate_pool, initial_design, new_feasible_points, shortfall
 from recipeopt.objective import Objective
 from recipeopt.space import Space, same_recipe
@@ -54,10 +64,13 @@ def prior_ranked(
     seed: int,
     used: np.ndarray,
     success: SuccessModel | None = None,
+    Y: Tensor | None = None,
 ) -> np.ndarray:
     """Return the ``q`` recipes ``model`` predicts best of ``candidates`` random feasible ones.
 
     With a ``success`` model, each candidate's score is weighed by its probability of success.
+    In Pareto mode, "best" is the most hypervolume added to the front of the
+    complete runs ``Y`` (normalized metrics).
     """
     pool = candidate_pool(space, candidates, seed=seed, exclude=used)
     if len(pool) < q:
@@ -70,8 +83,17 @@ def prior_ranked(
         A=torch.as_tensor(objective.constraint_matrix),
         b=torch.as_tensor(objective.constraint_offset),
         success=None if success is None else success.probability,
+        front=_front(objective, Y) if objective.pareto else None,
     )
     return pool[chosen]
+
+
+def _front(objective: Objective, Y: Tensor | None) -> Tensor:
+    """Return the rows of ``Y`` (normalized metrics) that meet every outcome constraint."""
+    if Y is None or not len(Y):
+        return torch.zeros(0, objective.num_metrics, dtype=torch.float64)
+    values = objective.denormalize(Y.numpy())
+    return Y[torch.as_tensor(objective.feasible(values))]
 
 
 def acquisition(
@@ -85,17 +107,20 @@ def acquisition(
 ) -> Any:
     """Return qLogNEI on the weighted objective, with the outcome constraints and pending runs.
 
-    With a ``success`` model, weighed by the batch's probability of success
+    In Pareto mode, qLogNEHVI over the metrics instead. With a ``success`` model,
+    weighed by the batch's probability of success
     (:class:`~recipeopt.strategy.failures.SuccessWeighted`).
     """
-    acqf = build_acquisition(
-        model,
-        objective.mc_objective(),
-        X,
-        X_pending,
-        seed=seed,
-        constraints=objective.outcome_callables(),
-    )
+    constraints = objective.outcome_callables()
+    acqf: Any
+    if objective.pareto:
+        acqf = build_hypervolume_acquisition(
+            model, X, X_pending, seed=seed, constraints=constraints
+        )
+    else:
+        acqf = build_acquisition(
+            model, objective.mc_objective(), X, X_pending, seed=seed, constraints=constraints
+        )
     return acqf if success is None else SuccessWeighted(acqf, success)
 
 
@@ -108,12 +133,16 @@ def qlognei(
     used: np.ndarray,
     seed: int,
     restarts: int | None = None,
+    pareto: bool = False,
 ) -> np.ndarray:
     """Optimize ``acqf`` over the cube (or the trust region ``region``); return ``q`` recipes.
 
     ``restarts`` sets the optimizer's restarts (and 64 raw samples per restart);
-    None keeps the optimizer's defaults.
+    None keeps the optimizer's defaults, or :data:`HYPERVOLUME_RESTARTS` for
+    qLogNEHVI (``pareto``), whose every evaluation costs many of qLogNEI's.
     """
+    if restarts is None and pareto:
+        restarts = HYPERVOLUME_RESTARTS
     bounds = np.stack([np.zeros(space.dim), np.ones(space.dim)]) if region is None else region
     bounds = bounds.copy()
     fixed_cube = space.fixed_cube()
@@ -147,7 +176,7 @@ def hedge(
     pending = torch.cat([X_pending.to(cube), cube])
     acqf = acquisition(gp, objective, X, pending, seed=seed, success=success)
     taken = np.concatenate([used.reshape(-1, space.dim), cube.numpy()])
-    return qlognei(acqf, space, q, region=None, used=taken, seed=seed)
+    return qlognei(acqf, space, q, region=None, used=taken, seed=seed, pareto=objective.pareto)
 
 
 def predict_at(model: Model, objective: Objective, space: Space, values: np.ndarray) -> Prediction:
