@@ -637,7 +637,8 @@ def simulate_history(recipes: int, runs: int, seed: int, family: str, out: str) 
     default="etch",
     show_default=True,
     help="etch, etch-unlike (etch constants from outside the history's prior: out of "
-    "distribution), dep (categorical chemistry and chamber), history:CAMPAIGN.yaml "
+    "distribution), etch-faults (etch on a tool whose runs fail in an arc-fault and a "
+    "de-chucking region), dep (categorical chemistry and chamber), history:CAMPAIGN.yaml "
     "(leave one recipe out), or real:reizman / real:baumgartner (real reaction data, "
     "each data set held out in turn; `make real-data` fetches them).",
 )

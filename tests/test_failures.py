@@ -78,3 +78,37 @@ def test_success_weighting_adds_the_log_probability_of_each_run():
     expected = torch.log(model.probability(batch).clamp_min(FLOOR)).sum(dim=-1)
     assert torch.allclose(weighted(batch), expected)
     assert weighted(outside.unsqueeze(0)) > weighted(inside.unsqueeze(0))
+
+
+def test_with_the_failure_model_off_a_failure_only_stops_an_exact_repeat(tmp_path):
+    from dataclasses import replace
+
+    aware = _campaign(tmp_path, "aware", failures=True)
+    blind = Campaign.load(aware.path, strategy=replace(aware.config, failure_model=False))
+    batch = blind.suggest(seed=0)
+    assert batch["pred_success"].isna().all()
+    assert (batch["a"] < 0.3).sum() >= 2  # back into the failure cluster, where the gain is
+    aware.close()
+    blind.close()
+
+
+def test_the_faulty_etch_family_fails_runs_in_its_regions():
+    from recipeopt.design import sample_feasible
+    from recipeopt.simulate.family import TUNING_OFFSET, get_family
+
+    family, etch = get_family("etch-faults"), get_family("etch")
+    space = family.space
+    frame = space.frame(space.from_cube(sample_feasible(space, 400, seed=0), snap=False))
+    task = family.recipe(TUNING_OFFSET)
+    fails = task.fails(frame)
+    assert 0.1 < fails.mean() < 0.6
+    arcs = (frame["pressure"] < task.arc_pressure) & (frame["bias_power"] > task.arc_bias)
+    assert (fails == (arcs | (frame["he_pressure"] > task.dechuck_he))).all()
+    measured = task.measure(frame, np.random.default_rng(0))
+    assert (measured["status"] == np.where(fails, "failed", "complete")).all()
+    assert measured.loc[fails, ["yield", "uniformity", "defects"]].isna().all().all()
+    assert measured.loc[~fails, ["yield", "uniformity", "defects"]].notna().all().all()
+    # The same etch recipe underneath; a failed run never scores as the best.
+    scores = family.score(task, frame)
+    plain = etch.score(etch.recipe(TUNING_OFFSET), frame)
+    assert np.isneginf(scores[fails]).all() and np.allclose(scores[~fails], plain[~fails])

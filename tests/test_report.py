@@ -108,3 +108,49 @@ def test_report_command_writes_one_file(campaign, tmp_path):
     text = out.read_text()
     assert text.startswith("<!DOCTYPE html>") and "etch42" in text
     assert "src='data:image/png;base64," in text and "href=" not in text  # nothing outside it
+
+
+def _chromium():
+    """A headless Debian Chromium driven by selenium (skipped without it, except in CI)."""
+    import os
+    import shutil
+
+    if not (shutil.which("chromium") and shutil.which("chromedriver")) and not os.environ.get("CI"):
+        pytest.skip("needs Debian's chromium and chromium-driver")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+    ):
+        options.add_argument(flag)
+    service = Service(shutil.which("chromedriver") or "/usr/bin/chromedriver")
+    return webdriver.Chrome(service=service, options=options)
+
+
+def test_a_browser_renders_the_report_with_every_image(campaign, tmp_path):
+    out = tmp_path / "report.html"
+    out.write_text(build_report(campaign))
+    browser = _chromium()
+    try:
+        browser.get(out.as_uri())
+        images = browser.execute_script(
+            "return Array.from(document.images).map(i => [i.complete, i.naturalWidth]);"
+        )
+        text = browser.find_element("tag name", "body").text
+    finally:
+        browser.quit()
+    # Every embedded plot decodes to a real picture (a broken one has naturalWidth 0).
+    assert len(images) >= 4 and all(done and w > 100 for done, w in images)
+    assert "etch42" in text
+    for run_id in campaign.runs()["run_id"]:
+        assert run_id in text

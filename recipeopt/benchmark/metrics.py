@@ -42,6 +42,10 @@ def run_figures(record: dict) -> dict[str, float]:
     regret = np.asarray(record["regret"], dtype=float)
     figures = {f"n_to_{t:g}": experiments_to(regret, t) for t in TARGETS}
     figures.update({f"regret_at_{n}": regret_at(regret, n) for n in CHECKPOINTS})
+    # A run the simulated tool failed scores -inf (see recipeopt.simulate.faults).
+    figures["failed_runs"] = float(
+        np.sum(~np.isfinite(np.asarray(record.get("objective", []), float)))
+    )
     figures["seconds_per_suggestion"] = (
         float(np.median(record["seconds"])) if record["seconds"] else float("nan")
     )

@@ -8,5 +8,7 @@
 
 #: The bundled families: ``etch`` (etch42's setpoints), ``etch-unlike`` (the same setpoints
 #: and physics with constants from outside the etch prior: the out-of-distribution test
-#: for a prior meta-trained on etch42's history) and ``dep`` (dep7's categorical space).
-FAMILIES = ("etch", "etch-unlike", "dep")
+#: for a prior meta-trained on etch42's history), ``etch-faults`` (etch recipes on a tool whose
+#: runs fail in two regions: :mod:`recipeopt.simulate.faults`) and ``dep`` (dep7's categorical
+#: space).
+FAMILIES = ("etch", "etch-unlike", "etch-faults", "dep")

@@ -86,9 +86,15 @@ class Family:
         return [SPLITS[split] + i for i in range(count)]
 
     def score(self, task: Task, frame: pd.DataFrame) -> np.ndarray:
-        """Return the noiseless weighted objective of each row of setpoints."""
+        """Return the noiseless weighted objective of each row of setpoints.
+
+        A run the task's tool fails (``task.fails``, where the task has it) scores
+        ``-inf``: it made no product, so it is never the best run.
+        """
         responses = task.responses(frame)
-        return self.objective.score_values(responses[self.objective.names].to_numpy(dtype=float))
+        scores = self.objective.score_values(responses[self.objective.names].to_numpy(dtype=float))
+        fails = getattr(task, "fails", None)
+        return scores if fails is None else np.where(fails(frame), -np.inf, scores)
 
     def landscape(
         self, task: Task, *, samples: int = 100_000, polish: int = 16, seed: int = 0
@@ -159,6 +165,15 @@ def get_family(name: str, *, seed: int = 0) -> Family:
             "etch-unlike",
             load_spec(CAMPAIGNS / "etch42.yaml", check_history=False),
             EtchRecipe.draw_unlike,
+            seed,
+        )
+    if name == "etch-faults":
+        from recipeopt.simulate.faults import FaultyEtchRecipe
+
+        return Family(
+            "etch-faults",
+            load_spec(CAMPAIGNS / "etch42.yaml", check_history=False),
+            FaultyEtchRecipe.draw,
             seed,
         )
     if name == "dep":

@@ -47,6 +47,9 @@ class StrategyConfig:
             applies (never before ``greedy_runs`` with ``maml-ensemble``).
         region_restarts: Restarts of the acquisition's optimizer inside a trust region
             (the whole space gets 8; decision 0012).
+        failure_model: Once a run has failed, learn the probability of success and
+            weigh every step's choice by it; off: a failed run only stops an exact
+            repeat (decision 0016).
         guard_reference: What the guard's second check compares the adapted prior
             with: ``gp`` (a plain GP, cross-validated in closed form) or ``scratch``
             (an ensemble trained from scratch on the runs; decision 0011).
@@ -71,6 +74,7 @@ class StrategyConfig:
     trust_region_patience: int | None = 1
     trust_region_patience_runs: int = 44
     region_restarts: int = 8
+    failure_model: bool = True
     guard_reference: Literal["gp", "scratch"] = "scratch"
     greedy_candidates: int = 20_000
     algorithm: Literal["maml", "fomaml", "reptile"] = "maml"

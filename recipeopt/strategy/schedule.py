@@ -244,7 +244,7 @@ def _success(ctx: Context) -> SuccessModel | None:
     """Return the probability of success learned from failed and complete runs (or None)."""
     runs = ctx.runs
     failed = runs[(runs["status"] == "failed") & (runs["excluded"] == "")]
-    if not len(failed) or not len(ctx.X):
+    if not len(failed) or not len(ctx.X) or not ctx.config.failure_model:
         return None
     X_failed = torch.as_tensor(ctx.space.to_cube(ctx.space.values(failed))).to(ctx.X)
     X = torch.cat([ctx.X, X_failed])
