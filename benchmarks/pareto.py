@@ -22,15 +22,13 @@ Run:
 from __future__ import annotations
 
 import argparse
-import json
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from rich.progress import track
 
-from recipeopt.benchmark.runner import Benchmark, load_family, noise_seed
+from benchmarks.jobs import held_out_jobs, job_name, run_jobs
+from recipeopt.benchmark.runner import noise_seed
 
 CHECKS = (20, 40, 60)
 FAMILY = "etch"
@@ -140,36 +138,11 @@ def main() -> None:
     )
     args = parser.parse_args()
     methods = args.methods.split(",")
-    bench = Benchmark(
-        FAMILY, methods, args.recipes, args.seeds, args.budget, args.batch, args.out,
-        split=args.split,
+    jobs = held_out_jobs(
+        FAMILY, methods, recipes=args.recipes, seeds=args.seeds, budget=args.budget,
+        batch=args.batch, split=args.split, out=args.out,
     )  # fmt: skip
-    (args.out / "runs").mkdir(parents=True, exist_ok=True)
-    checkpoints = bench.checkpoints(progress=lambda text: print(text, flush=True))
-    jobs = [
-        {
-            "method": method,
-            "recipe": recipe,
-            "seed": seed,
-            "budget": args.budget,
-            "batch": args.batch,
-            "checkpoint": checkpoints.get((method, recipe), ""),
-        }
-        for recipe in load_family(FAMILY).held_out(args.recipes, args.split)
-        for seed in range(args.seeds)
-        for method in methods
-    ]
-    records, todo = [], []
-    for job in jobs:
-        path = args.out / "runs" / f"{job['method']}-{job['recipe']}-{job['seed']}.json"
-        (records.append(json.loads(path.read_text())) if path.exists() else todo.append(job))
-    with ProcessPoolExecutor(args.workers) as pool:
-        futures = [pool.submit(run, job) for job in todo]
-        for future in track(as_completed(futures), total=len(futures), description="jobs"):
-            record = future.result()
-            name = f"{record['method']}-{record['recipe']}-{record['seed']}.json"
-            (args.out / "runs" / name).write_text(json.dumps(record))
-            records.append(record)
+    records = run_jobs(jobs, run, args.out / "runs", job_name, workers=args.workers)
     summary = summarize(records)
     summary.to_csv(args.out / "summary.csv", index=False)
     plot(records, args.out / "hypervolume.png")

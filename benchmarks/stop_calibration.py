@@ -21,15 +21,13 @@ Run:
 from __future__ import annotations
 
 import argparse
-import json
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from rich.progress import track
 
-from recipeopt.benchmark.runner import Benchmark, load_family, noise_seed
+from benchmarks.jobs import held_out_jobs, job_name, run_jobs
+from recipeopt.benchmark.runner import load_family, noise_seed
 
 FAMILY = "etch"
 #: Chance bins of the calibration table; the first is the "diminishing returns" call.
@@ -132,34 +130,11 @@ def main() -> None:
         default=Path.home() / ".cache" / "recipeopt" / "benchmarks" / "stop-calibration",
     )
     args = parser.parse_args()
-    bench = Benchmark(
-        FAMILY, ["maml-ensemble"], args.recipes, args.seeds, args.budget, args.batch, args.out,
-        split=args.split,
+    jobs = held_out_jobs(
+        FAMILY, ["maml-ensemble"], recipes=args.recipes, seeds=args.seeds, budget=args.budget,
+        batch=args.batch, split=args.split, out=args.out,
     )  # fmt: skip
-    (args.out / "runs").mkdir(parents=True, exist_ok=True)
-    checkpoints = bench.checkpoints(progress=lambda text: print(text, flush=True))
-    jobs = [
-        {
-            "recipe": recipe,
-            "seed": seed,
-            "budget": args.budget,
-            "batch": args.batch,
-            "checkpoint": checkpoints[("maml-ensemble", recipe)],
-        }
-        for recipe in load_family(FAMILY).held_out(args.recipes, args.split)
-        for seed in range(args.seeds)
-    ]
-    records, todo = [], []
-    for job in jobs:
-        path = args.out / "runs" / f"{job['recipe']}-{job['seed']}.json"
-        (records.append(json.loads(path.read_text())) if path.exists() else todo.append(job))
-    with ProcessPoolExecutor(args.workers) as pool:
-        futures = [pool.submit(run, job) for job in todo]
-        for future in track(as_completed(futures), total=len(futures), description="campaigns"):
-            record = future.result()
-            name = f"{record['recipe']}-{record['seed']}.json"
-            (args.out / "runs" / name).write_text(json.dumps(record))
-            records.append(record)
+    records = run_jobs(jobs, run, args.out / "runs", job_name, workers=args.workers)
     table = calibration(records)
     table.to_csv(args.out / "calibration.csv", index=False)
     print(table.to_string(index=False, float_format=lambda v: f"{v:.2f}"))

@@ -152,36 +152,18 @@ def get_family(name: str, *, seed: int = 0) -> Family:
     Raises:
         RecipeoptError: If the name is unknown.
     """
-    if name == "etch":
+    if name in FAMILIES:
+        from recipeopt.simulate.dep import DepRecipe
         from recipeopt.simulate.etch import EtchRecipe
-
-        return Family(
-            "etch", load_spec(CAMPAIGNS / "etch42.yaml", check_history=False), EtchRecipe.draw, seed
-        )
-    if name == "etch-unlike":
-        from recipeopt.simulate.etch import EtchRecipe
-
-        return Family(
-            "etch-unlike",
-            load_spec(CAMPAIGNS / "etch42.yaml", check_history=False),
-            EtchRecipe.draw_unlike,
-            seed,
-        )
-    if name == "etch-faults":
         from recipeopt.simulate.faults import FaultyEtchRecipe
 
-        return Family(
-            "etch-faults",
-            load_spec(CAMPAIGNS / "etch42.yaml", check_history=False),
-            FaultyEtchRecipe.draw,
-            seed,
-        )
-    if name == "dep":
-        from recipeopt.simulate.dep import DepRecipe
-
-        return Family(
-            "dep", load_spec(CAMPAIGNS / "dep7.yaml", check_history=False), DepRecipe.draw, seed
-        )
+        campaign, draw = {
+            "etch": ("etch42.yaml", EtchRecipe.draw),
+            "etch-unlike": ("etch42.yaml", EtchRecipe.draw_unlike),
+            "etch-faults": ("etch42.yaml", FaultyEtchRecipe.draw),
+            "dep": ("dep7.yaml", DepRecipe.draw),
+        }[name]
+        return Family(name, load_spec(CAMPAIGNS / campaign, check_history=False), draw, seed)
     raise RecipeoptError(
         f"unknown family {name!r}; choose one of: {', '.join(FAMILIES)} or history:CAMPAIGN.yaml"
     )
