@@ -15,7 +15,7 @@ shipped ``recipeopt.runtime.MODEL_THREADS`` by default), to measure that choice.
 
 Run:
     python -m benchmarks.suggest_latency [--repeats 3] [--sizes 20,60,100] [--profile]
-        [--threads N]
+        [--threads N] [--pareto]
 """
 
 from __future__ import annotations
@@ -24,11 +24,13 @@ import argparse
 import cProfile
 import pstats
 import statistics
+import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
+import yaml
 
 import recipeopt.runtime
 from recipeopt.campaign import Campaign
@@ -38,10 +40,20 @@ from recipeopt.simulate.family import TUNING_OFFSET, get_family
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def recorded_campaign(n: int, checkpoint: Path, seed: int = 0) -> Campaign:
-    """Return an in-memory etch42 campaign (with its history) with ``n`` complete runs."""
+def recorded_campaign(n: int, checkpoint: Path, seed: int = 0, pareto: bool = False) -> Campaign:
+    """Return an in-memory etch42 campaign (with its history) with ``n`` complete runs.
+
+    With ``pareto``, the same campaign with ``objective.mode: pareto``.
+    """
     family = get_family("etch")
-    campaign = Campaign.load(ROOT / "campaigns" / "etch42.yaml", storage="sqlite://")
+    path = ROOT / "campaigns" / "etch42.yaml"
+    if pareto:
+        data = yaml.safe_load(path.read_text())
+        data["objective"]["mode"] = "pareto"
+        data["history"] = [str(ROOT / "campaigns" / h) for h in data["history"]]
+        path = Path(tempfile.mkdtemp()) / "etch42.yaml"
+        path.write_text(yaml.safe_dump(data))
+    campaign = Campaign.load(path, storage="sqlite://")
     campaign.prior.pinned = checkpoint
     space = campaign.space
     values = initial_design(space, n, seed=seed, exclude=np.zeros((0, space.dim)))
@@ -51,11 +63,13 @@ def recorded_campaign(n: int, checkpoint: Path, seed: int = 0) -> Campaign:
     return campaign
 
 
-def time_call(n: int, checkpoint: Path, repeats: int, call: str) -> list[float]:
+def time_call(
+    n: int, checkpoint: Path, repeats: int, call: str, pareto: bool = False
+) -> list[float]:
     """Return wall times of ``repeats`` calls (``default``, ``gp`` or ``status``)."""
     times = []
     for i in range(repeats + 1):
-        campaign = recorded_campaign(n, checkpoint)
+        campaign = recorded_campaign(n, checkpoint, pareto=pareto)
         start = time.perf_counter()
         if call == "status":
             campaign.status()
@@ -77,6 +91,7 @@ def main() -> None:
     )
     parser.add_argument("--profile", action="store_true", help="Profile one default call per size.")
     parser.add_argument("--threads", type=int, default=recipeopt.runtime.MODEL_THREADS)
+    parser.add_argument("--pareto", action="store_true", help="The campaign in Pareto mode.")
     args = parser.parse_args()
     recipeopt.runtime.MODEL_THREADS = args.threads
     if not args.checkpoint.exists():
@@ -102,9 +117,10 @@ def main() -> None:
     )
     print(f"{'runs':>5} {'default s':>10} {'gp s':>8} {'gp / default':>13} {'status s':>9}")
     for n in sizes:
-        default = statistics.median(time_call(n, args.checkpoint, args.repeats, "default"))
-        gp = statistics.median(time_call(n, args.checkpoint, args.repeats, "gp"))
-        status = statistics.median(time_call(n, args.checkpoint, args.repeats, "status"))
+        default, gp, status = (
+            statistics.median(time_call(n, args.checkpoint, args.repeats, call, args.pareto))
+            for call in ("default", "gp", "status")
+        )
         print(f"{n:>5} {default:>10.2f} {gp:>8.2f} {gp / default:>13.1f} {status:>9.2f}")
 
 

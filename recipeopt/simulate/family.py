@@ -157,12 +157,13 @@ def get_family(name: str, *, seed: int = 0) -> Family:
         from recipeopt.simulate.etch import EtchRecipe
         from recipeopt.simulate.faults import FaultyEtchRecipe
 
-        campaign, draw = {
+        draws: dict[str, tuple[str, Callable[[np.random.Generator], Task]]] = {
             "etch": ("etch42.yaml", EtchRecipe.draw),
             "etch-unlike": ("etch42.yaml", EtchRecipe.draw_unlike),
             "etch-faults": ("etch42.yaml", FaultyEtchRecipe.draw),
             "dep": ("dep7.yaml", DepRecipe.draw),
-        }[name]
+        }
+        campaign, draw = draws[name]
         return Family(name, load_spec(CAMPAIGNS / campaign, check_history=False), draw, seed)
     raise RecipeoptError(
         f"unknown family {name!r}; choose one of: {', '.join(FAMILIES)} or history:CAMPAIGN.yaml"
