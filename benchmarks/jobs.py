@@ -11,29 +11,26 @@ from rich.progress import track
 
 
 def run_jobs(
-    jobs: list[dict], run: Callable[[dict], dict], folder: Path, name: Callable[[dict], str], *,
-    workers: int, description: str = "jobs",
-) -> list[dict]:  # fmt: skip
+    jobs: list[dict], run: Callable[[dict], dict], folder: Path, *, workers: int
+) -> list[dict]:
     """Return every job's record: read from ``folder`` where written, else run and written.
 
     Args:
-        jobs: The jobs (JSON-able dicts); ``run`` must be picklable (module level).
-        run: Runs one job and returns its record (the job's keys included).
-        folder: Holds one ``name(job).json`` per finished job, so a rerun resumes.
-        name: A job's (and its record's) file stem.
+        jobs: The jobs (JSON-able dicts, as :func:`held_out_jobs` makes them).
+        run: Runs one job and returns its record (the job's keys included); picklable.
+        folder: Holds one ``job_name(job).json`` per finished job, so a rerun resumes.
         workers: Processes of the pool.
-        description: Label of the progress bar.
     """
     folder.mkdir(parents=True, exist_ok=True)
     records, todo = [], []
     for job in jobs:
-        path = folder / f"{name(job)}.json"
+        path = folder / f"{job_name(job)}.json"
         (records.append(json.loads(path.read_text())) if path.exists() else todo.append(job))
     with ProcessPoolExecutor(workers) as pool:
         futures = [pool.submit(run, job) for job in todo]
-        for future in track(as_completed(futures), total=len(futures), description=description):
+        for future in track(as_completed(futures), total=len(futures), description="jobs"):
             record = future.result()
-            (folder / f"{name(record)}.json").write_text(json.dumps(record))
+            (folder / f"{job_name(record)}.json").write_text(json.dumps(record))
             records.append(record)
     return records
 

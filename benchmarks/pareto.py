@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from benchmarks.jobs import held_out_jobs, job_name, run_jobs
+from benchmarks.jobs import held_out_jobs, run_jobs
 from recipeopt.benchmark.runner import noise_seed
 
 CHECKS = (20, 40, 60)
@@ -142,7 +142,7 @@ def main() -> None:
         FAMILY, methods, recipes=args.recipes, seeds=args.seeds, budget=args.budget,
         batch=args.batch, split=args.split, out=args.out,
     )  # fmt: skip
-    records = run_jobs(jobs, run, args.out / "runs", job_name, workers=args.workers)
+    records = run_jobs(jobs, run, args.out / "runs", workers=args.workers)
     summary = summarize(records)
     summary.to_csv(args.out / "summary.csv", index=False)
     plot(records, args.out / "hypervolume.png")

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from benchmarks.jobs import held_out_jobs, job_name, run_jobs
+from benchmarks.jobs import held_out_jobs, run_jobs
 from recipeopt.benchmark.runner import load_family, noise_seed
 
 FAMILY = "etch"
@@ -134,7 +134,7 @@ def main() -> None:
         FAMILY, ["maml-ensemble"], recipes=args.recipes, seeds=args.seeds, budget=args.budget,
         batch=args.batch, split=args.split, out=args.out,
     )  # fmt: skip
-    records = run_jobs(jobs, run, args.out / "runs", job_name, workers=args.workers)
+    records = run_jobs(jobs, run, args.out / "runs", workers=args.workers)
     table = calibration(records)
     table.to_csv(args.out / "calibration.csv", index=False)
     print(table.to_string(index=False, float_format=lambda v: f"{v:.2f}"))

@@ -392,6 +392,10 @@ def status(campaign: str, no_fit: bool, fmt: str) -> None:
     c = _load(campaign)
     with _status("Cross-validating the model…") if not no_fit else nullcontext():
         st = c.status(fit=not no_fit)
+    front = volume = None
+    if c.objective.pareto:
+        runs = c.runs()
+        front, volume = pareto_front(c, runs), hypervolume_by_batch(c, runs)
     if fmt == "json":
         payload = {
             "campaign": c.name,
@@ -403,10 +407,9 @@ def status(campaign: str, no_fit: bool, fmt: str) -> None:
             "excluded": [] if st.excluded is None else st.excluded.to_dict("records"),
             "outlook": None if st.outlook is None else asdict(st.outlook),
         }
-        if c.objective.pareto:
-            runs = c.runs()
-            payload["pareto_front"] = json.loads(pareto_front(c, runs).to_json(orient="records"))
-            payload["hypervolume"] = hypervolume_by_batch(c, runs).to_dict("records")
+        if front is not None and volume is not None:
+            payload["pareto_front"] = json.loads(front.to_json(orient="records"))
+            payload["hypervolume"] = volume.to_dict("records")
         click.echo(json.dumps(payload, indent=2))
         return
     counts = ", ".join(f"{v} {k}" for k, v in st.counts.items())
@@ -426,18 +429,15 @@ def status(campaign: str, no_fit: bool, fmt: str) -> None:
 
         best = pd.DataFrame([st.best[["run_id", *c.space.names, *c.objective.names, "objective"]]])
         _render(best, fmt if fmt != "json" else "table", title="Best complete run", units=_units(c))
-    if c.objective.pareto:
-        runs = c.runs()
-        front, volume = pareto_front(c, runs), hypervolume_by_batch(c, runs)
-        if len(front):
-            _render(
-                front,
-                fmt,
-                title=f"Trade-off: {len(front)} runs on the Pareto front "
-                f"(hypervolume {volume['hypervolume'].iloc[-1]:.3f} after "
-                f"{len(volume)} batches; 0 is every metric at its worst)",
-                units=_units(c),
-            )
+    if front is not None and volume is not None and len(front):
+        _render(
+            front,
+            fmt,
+            title=f"Trade-off: {len(front)} runs on the Pareto front "
+            f"(hypervolume {volume['hypervolume'].iloc[-1]:.3f} after "
+            f"{len(volume)} batches; 0 is every metric at its worst)",
+            units=_units(c),
+        )
     if st.excluded is not None and len(st.excluded):
         _render(
             st.excluded.rename(columns={"run_id": "run"}),
